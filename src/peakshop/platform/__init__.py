@@ -1,0 +1,1 @@
+"""Domain-free building blocks every service is made of."""

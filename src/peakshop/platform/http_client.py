@@ -1,0 +1,87 @@
+"""The HTTP side of every `client.py`: pooled aiohttp, msgspec bodies, problems re-raised as such.
+
+A remote call that fails with problem+json raises the same `Problem` the local client would have
+raised, which is what lets one contract suite run against both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import aiohttp
+import msgspec
+import structlog
+
+from peakshop.platform.problems import Problem, Unavailable
+from peakshop.platform.telemetry import inject_trace_headers
+
+T = TypeVar("T")
+
+
+class ServiceHttpClient:
+    def __init__(self, service: str, base_url: str, *, timeout: float = 10.0, pool_size: int = 100) -> None:
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30),
+                timeout=self._timeout,
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if request_id:
+            headers["x-request-id"] = request_id
+        if extra:
+            headers.update(extra)
+        return inject_trace_headers(headers)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        type_: type[T],
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> T:
+        if self._session is None:
+            await self.start()
+        assert self._session is not None  # for the type checker: start() just made it
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        data = msgspec.json.encode(body) if body is not None else None
+        try:
+            async with self._session.request(
+                method, self.base_url + path, data=data, params=query, headers=self._headers(headers)
+            ) as response:
+                payload = await response.read()
+                if response.status >= 400:
+                    raise self._problem(response.status, payload)
+                if type_ is type(None):
+                    return None  # type: ignore[return-value]
+                return msgspec.json.decode(payload, type=type_)
+        except aiohttp.ClientConnectionError as exc:
+            raise Unavailable(f"{self.service} is unreachable: {exc}", service=self.service) from exc
+        except TimeoutError as exc:
+            raise Unavailable(f"{self.service} did not answer in time", service=self.service) from exc
+
+    def _problem(self, status: int, payload: bytes) -> Problem:
+        try:
+            body = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            body = None
+        if isinstance(body, dict) and "type" in body:
+            return Problem.from_dict(body)
+        return Problem(f"{self.service} answered {status}", status=status, slug="upstream-error")

@@ -1,0 +1,144 @@
+"""The transactional outbox, its relay, and the inbox.
+
+A service that changes state and must tell others writes the event into its own `outbox` table in the
+same transaction as the change: both commit or neither does. The relay publishes committed rows to the
+bus and marks them; a crash between publish and mark re-publishes, so consumers run each handler inside
+the inbox, which records the message id in the same transaction as the handler's own writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import structlog
+
+from peakshop.platform.bus import Bus, Handler
+from peakshop.platform.db import Database, Executor
+from peakshop.platform.messages import Envelope
+from peakshop.platform.metrics import Metrics
+
+log = structlog.get_logger("peakshop.outbox")
+
+
+async def add_to_outbox(tx: Executor, schema: str, topic: str, event: Any) -> Envelope:
+    """Record `event` for publication; call inside the transaction that makes the change."""
+    envelope = Envelope.wrap(topic, event)
+    await tx.execute(
+        f"INSERT INTO {schema}.outbox (id, topic, payload, occurred_at) VALUES ($1, $2, $3, $4)",
+        envelope.id,
+        envelope.topic,
+        envelope.payload,
+        envelope.occurred_at,
+    )
+    return envelope
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to the bus, oldest first; several replicas may run at once."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        metrics: Metrics,
+        *,
+        interval: float = 0.2,
+        batch: int = 200,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._metrics = metrics
+        self._interval = interval
+        self._batch = batch
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Publish soon, instead of at the next poll (call after a commit that added events)."""
+        self._wakeup.set()
+
+    async def publish_pending(self) -> int:
+        schema = self._db.schema
+        # SKIP LOCKED lets relays of several replicas share the backlog without publishing a row twice
+        # at the same time; SQLite has one writer, so it needs no such clause.
+        lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch(
+                f"SELECT id, topic, payload, occurred_at FROM {schema}.outbox "
+                f"WHERE published_at IS NULL ORDER BY occurred_at, id LIMIT $1{lock}",
+                self._batch,
+            )
+            for row in rows:
+                await self._bus.publish(Envelope(row[0], row[1], float(row[3]), bytes(row[2])))
+            if rows:
+                now = time.time()
+                await tx.executemany(
+                    f"UPDATE {schema}.outbox SET published_at = $1 WHERE id = $2",
+                    [(now, row[0]) for row in rows],
+                )
+        if rows:
+            self._metrics.outbox_published.labels(schema).inc(len(rows))
+        return len(rows)
+
+    async def backlog(self) -> int:
+        row = await self._db.fetchrow(
+            f"SELECT count(*) FROM {self._db.schema}.outbox WHERE published_at IS NULL"
+        )
+        return int(row[0]) if row else 0
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._interval)
+            self._wakeup.clear()
+            try:
+                while await self.publish_pending() == self._batch:
+                    pass
+            except Exception:
+                # The bus or the database is away; the rows stay and the next round tries again.
+                log.exception("outbox_relay_failed", schema=self._db.schema)
+                await asyncio.sleep(min(5.0, self._interval * 10))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox:{self._db.schema}")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        # One last pass so that events of the final requests leave before the process does.
+        with contextlib.suppress(Exception):
+            await self.publish_pending()
+
+
+def inbox_handler(
+    db: Database,
+    consumer: str,
+    event_type: type[Any],
+    handle: Callable[[Executor, Any], Awaitable[None]],
+) -> Handler:
+    """Wrap `handle(tx, event)` so each message id is handled at most once per consumer."""
+    schema = db.schema
+
+    async def on_envelope(envelope: Envelope) -> None:
+        event = msgspec.json.decode(envelope.payload, type=event_type)
+        async with db.transaction() as tx:
+            claimed = await tx.execute(
+                f"INSERT INTO {schema}.inbox (message_id, consumer, handled_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT DO NOTHING",
+                envelope.id,
+                consumer,
+                time.time(),
+            )
+            if claimed:
+                await handle(tx, event)
+
+    return on_envelope

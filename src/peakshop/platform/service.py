@@ -1,0 +1,59 @@
+"""What a service is to the composition root, and the shared parts it is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from litestar import Router
+
+from peakshop.platform import db as database
+from peakshop.platform.bus import Bus
+from peakshop.platform.cache import Cache
+from peakshop.platform.metrics import Metrics
+from peakshop.platform.settings import PlatformSettings
+
+
+@dataclass
+class Infrastructure:
+    """The process-wide parts services share: settings, metrics, bus, cache, and database access."""
+
+    settings: PlatformSettings
+    metrics: Metrics
+    bus: Bus
+    cache: Cache
+    databases: list[database.Database] = field(default_factory=list)
+
+    async def database(self, schema: str) -> database.Database:
+        s = self.settings
+        db = await database.connect(
+            embedded=s.embedded,
+            schema=schema,
+            data_dir=s.data_dir,
+            postgres_url=s.postgres_url,
+            pool_size=s.db_pool_size,
+        )
+        self.databases.append(db)
+        return db
+
+    async def close_databases(self) -> None:
+        while self.databases:
+            await self.databases.pop().close()
+
+
+class HostedService(Protocol):
+    """A service as a process hosts it: routes to serve, migrations to run, a start and a stop."""
+
+    name: str
+
+    @property
+    def migrations(self) -> Path | None: ...
+
+    def routers(self) -> list[Router]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def check_ready(self) -> None: ...

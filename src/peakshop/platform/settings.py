@@ -1,0 +1,82 @@
+"""Typed settings read from `PEAKSHOP_*` environment variables, validated at start.
+
+Each service has a section of its own (`PEAKSHOP_CATALOG_*`, …) declared next to its code; this module
+holds the shared section and the loader they all use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or unsafe; the process refuses to start."""
+
+
+def from_env(cls: type[T], prefix: str, environ: Mapping[str, str] | None = None, **overrides: Any) -> T:
+    """Build `cls` from `prefix + FIELD` variables; unset variables keep the declared default."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for field in msgspec.structs.fields(cls):
+        name = f"{prefix}{field.name.upper()}"
+        if name in env:
+            raw[field.name] = env[name]
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        # msgspec names the field as `$.field`; say which variable that is.
+        message = str(exc)
+        for field in msgspec.structs.fields(cls):
+            message = message.replace(f"`$.{field.name}`", f"{prefix}{field.name.upper()}")
+        raise SettingsError(message) from exc
+
+
+Topology = Literal["local", "split", "kube"]
+
+
+class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Settings every process shares (`PEAKSHOP_*`)."""
+
+    topology: Topology = "local"
+    data_dir: Path = Path(".peakshop")
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    db_pool_size: int = 10
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    max_body_bytes: int = 65_536
+    drain_seconds: float = 0.0
+    seed_products: int = 10_000
+    seed: int = 42
+    webhook_secret: str = "peakshop-dev-webhook-secret"
+    http_client_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.db_pool_size < 1:
+            raise SettingsError("PEAKSHOP_DB_POOL_SIZE must be at least 1")
+        if not 1_024 <= self.max_body_bytes <= 16 * 1024 * 1024:
+            raise SettingsError("PEAKSHOP_MAX_BODY_BYTES must be between 1 KiB and 16 MiB")
+        if self.drain_seconds < 0:
+            raise SettingsError("PEAKSHOP_DRAIN_SECONDS must not be negative")
+        if self.topology != "local" and self.webhook_secret == "peakshop-dev-webhook-secret":
+            raise SettingsError(
+                "PEAKSHOP_WEBHOOK_SECRET still has its development default; set a secret outside `local`"
+            )
+
+    @property
+    def embedded(self) -> bool:
+        """True when the process runs on SQLite, the in-process bus and the memory cache."""
+        return self.topology == "local"
+
+
+def load_platform_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> PlatformSettings:
+    return from_env(PlatformSettings, "PEAKSHOP_", environ, **overrides)

@@ -1,0 +1,223 @@
+"""The Litestar app every process serves: problem+json errors, request ids, metrics, traces, health.
+
+`create_app` takes the routers of the services hosted in the process and a lifespan that starts and
+stops them; everything else here is the same for every service and every topology.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import structlog
+from litestar import Litestar, MediaType, Request, Response, Router, get
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from peakshop import __version__
+from peakshop.platform.metrics import METRICS_CONTENT_TYPE, Metrics
+from peakshop.platform.problems import PROBLEM_CONTENT_TYPE, Problem
+
+log = structlog.get_logger("peakshop.web")
+
+# Litestar raises these for what went wrong before a handler ran; each gets a stable problem type.
+_HTTP_SLUGS = {
+    400: ("invalid-request", "The request is not valid"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("payload-too-large", "The request body is too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("too-many-requests", "Too many requests"),
+    503: ("unavailable", "Service unavailable"),
+}
+
+
+class Readiness:
+    """Whether this process should receive traffic: dependencies up and not draining."""
+
+    def __init__(self) -> None:
+        self.draining = False
+        self.checks: list[Callable[[], Awaitable[None]]] = []
+
+    async def problems(self) -> list[str]:
+        if self.draining:
+            return ["draining"]
+        failed = []
+        for check in self.checks:
+            try:
+                await check()
+            except Exception as exc:
+                failed.append(f"{getattr(check, '__qualname__', check)}: {exc}")
+        return failed
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> Response[Any]:
+    return Response(
+        content=problem.to_dict(instance),
+        status_code=problem.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers,
+    )
+
+
+def _on_problem(request: Request[Any, Any, Any], exc: Problem) -> Response[Any]:
+    return problem_response(exc, request.url.path)
+
+
+def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    detail = "; ".join(
+        f"{e.get('key') or e.get('source') or 'body'}: {e.get('message')}" for e in errors if isinstance(e, dict)
+    )
+    problem = Problem(
+        detail or str(exc.detail),
+        status=400,
+        slug="invalid-request",
+        title="The request is not valid",
+        errors=errors,
+    )
+    return problem_response(problem, request.url.path)
+
+
+def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+    if exc.status_code >= 500:
+        log.error("http_error", status=exc.status_code, detail=exc.detail)
+    headers = dict(exc.headers or {})
+    problem = Problem(str(exc.detail), status=exc.status_code, slug=slug, title=title, headers=headers)
+    return problem_response(problem, request.url.path)
+
+
+def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # A real fault: log it in full here, and tell the client nothing it could use against us.
+    log.exception("unhandled_error", path=request.url.path, method=request.method)
+    problem = Problem(
+        "The server failed to handle this request; it has been logged.",
+        status=500,
+        slug="internal-error",
+        title="Internal server error",
+    )
+    return problem_response(problem, request.url.path)
+
+
+class TelemetryMiddleware:
+    """Request id, server span and the HTTP metrics of brief §6, in one pass per request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, default_service: str) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.default_service = default_service
+        self.tracer = trace.get_tracer("peakshop.web")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        handler = scope.get("route_handler")
+        opt = handler.opt if handler is not None else {}
+        if opt.get("untracked"):
+            await self.app(scope, receive, send)
+            return
+        service = opt.get("service", self.default_service)
+        route = scope.get("path_template") or "unmatched"
+        method = scope["method"]
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        active = self.metrics.http_active.labels(service)
+        active.inc()
+        started = time.perf_counter()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        ctx = propagate.extract(headers)
+        with self.tracer.start_as_current_span(
+            f"{method} {route}", context=ctx, kind=SpanKind.SERVER
+        ) as span:
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                elapsed = time.perf_counter() - started
+                active.dec()
+                self.metrics.http_duration.labels(service, route, method, str(status)).observe(elapsed)
+                if span.is_recording():
+                    span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
+                    span.set_attribute("peakshop.service", service)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _operations_router(metrics: Metrics, readiness: Readiness) -> Router:
+    @get("/healthz", media_type=MediaType.JSON, include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/readyz", media_type=MediaType.JSON, include_in_schema=False)
+    async def readyz() -> Response[dict[str, Any]]:
+        failed = await readiness.problems()
+        if failed:
+            return Response({"status": "unavailable", "problems": failed}, status_code=503)
+        return Response({"status": "ready"})
+
+    @get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response[bytes]:
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    return Router(path="/", route_handlers=[healthz, readyz, metrics_endpoint], opt={"untracked": True})
+
+
+def create_app(
+    *,
+    name: str,
+    routers: Sequence[Router],
+    lifespan: Callable[[Litestar], AbstractAsyncContextManager[None]] | None,
+    metrics: Metrics,
+    readiness: Readiness,
+    max_body_bytes: int = 65_536,
+) -> Litestar:
+    """The ASGI app of one process, hosting the given services' routers."""
+    return Litestar(
+        route_handlers=[_operations_router(metrics, readiness), *routers],
+        exception_handlers={
+            Problem: _on_problem,
+            ValidationException: _on_validation,
+            HTTPException: _on_http,
+            Exception: _on_crash,
+        },
+        middleware=[lambda app: TelemetryMiddleware(app, metrics, name)],
+        lifespan=[lifespan] if lifespan else [],
+        openapi_config=OpenAPIConfig(
+            title=f"peakshop {name}",
+            version=__version__,
+            path="/schema",
+        ),
+        request_max_body_size=max_body_bytes,
+        logging_config=None,
+    )
+
+
+async def lifespan_of(*steps: AbstractAsyncContextManager[Any]) -> AsyncIterator[None]:
+    """Enter context managers in order and leave them in reverse (an explicit AsyncExitStack)."""
+    from contextlib import AsyncExitStack
+
+    async with AsyncExitStack() as stack:
+        for step in steps:
+            await stack.enter_async_context(step)
+        yield
