@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import msgspec
 import structlog
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.exceptions import HTTPException, ValidationException
@@ -109,6 +110,43 @@ def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return problem_response(problem, request.url.path)
 
 
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _is_json(headers: dict[str, str]) -> bool:
+    """A body, if any, must be JSON: `application/json` or a `+json` type."""
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return True
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _unsupported_media_type(headers: dict[str, str]) -> Problem:
+    got = headers.get("content-type") or "none"
+    return Problem(
+        f"the body must be JSON (Content-Type: application/json); got {got!r}",
+        status=415,
+        slug="unsupported-media-type",
+        title="Unsupported media type",
+    )
+
+
+async def _send_problem(send: Send, problem: Problem, instance: str, request_id: str) -> None:
+    body = msgspec.json.encode(problem.to_dict(instance))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": problem.status,
+            "headers": [
+                (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class TelemetryMiddleware:
     """Request id, server span and the HTTP metrics of brief §6, in one pass per request."""
 
@@ -132,6 +170,10 @@ class TelemetryMiddleware:
         method = scope["method"]
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        if method in _BODY_METHODS and not _is_json(headers):
+            await _send_problem(send, _unsupported_media_type(headers), scope["path"], request_id)
+            self.metrics.http_duration.labels(service, route, method, "415").observe(0.0)
+            return
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -211,13 +253,3 @@ def create_app(
         request_max_body_size=max_body_bytes,
         logging_config=None,
     )
-
-
-async def lifespan_of(*steps: AbstractAsyncContextManager[Any]) -> AsyncIterator[None]:
-    """Enter context managers in order and leave them in reverse (an explicit AsyncExitStack)."""
-    from contextlib import AsyncExitStack
-
-    async with AsyncExitStack() as stack:
-        for step in steps:
-            await stack.enter_async_context(step)
-        yield

@@ -1,0 +1,3 @@
+from peakshop.cli import main
+
+main()

@@ -1,0 +1,215 @@
+"""The `peakshop` command: run the shop, prepare its data, and the SRE tools around it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from peakshop.platform.settings import PlatformSettings, SettingsError, load_platform_settings
+from peakshop.platform.telemetry import configure_logging, configure_tracing
+
+app = typer.Typer(
+    name="peakshop",
+    help="An online shop built to stay up and stay correct through the peak, and to prove it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True, highlight=False)
+
+TopologyOpt = Annotated[
+    str, typer.Option("--topology", "-t", help="local (one process, SQLite), split (one process per service), or a topology file.")
+]
+HostOpt = Annotated[str, typer.Option(help="Address the storefront listens on.")]
+PortOpt = Annotated[int, typer.Option(help="Port the storefront listens on.")]
+DataDirOpt = Annotated[
+    Path, typer.Option("--data-dir", help="Where the local topology keeps its SQLite files. [env: PEAKSHOP_DATA_DIR]")
+]
+
+
+def _settings(topology_name: str, data_dir: Path | None = None) -> PlatformSettings:
+    """Flags win over the environment; they are exported so that child processes see the same."""
+    from peakshop.runtime.topology import load_topology
+
+    topology = load_topology(topology_name)
+    os.environ["PEAKSHOP_TOPOLOGY"] = "local" if topology.embedded else "split"
+    if data_dir is not None:
+        os.environ["PEAKSHOP_DATA_DIR"] = str(data_dir)
+    if not topology.embedded and "PEAKSHOP_WEBHOOK_SECRET" not in os.environ:
+        # A throwaway secret shared by this run's processes only: never the development default.
+        os.environ["PEAKSHOP_WEBHOOK_SECRET"] = secrets.token_urlsafe(32)
+    return load_platform_settings()
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(2)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+async def _prepare(topology_name: str, settings: PlatformSettings, products: int, seed: int) -> None:
+    from peakshop.runtime import prepare
+    from peakshop.runtime.topology import load_topology
+
+    topology = load_topology(topology_name)
+    with console.status("migrating…"):
+        await prepare.migrate_all(topology, settings)
+    if products and await prepare.catalog_size(settings) == 0:
+        await _seed_with_progress(settings, products, seed)
+
+
+async def _seed_with_progress(settings: PlatformSettings, products: int, seed: int) -> None:
+    from peakshop.runtime import prepare
+
+    started = time.perf_counter()
+    with _progress() as bar:
+        task = bar.add_task("seeding catalog", total=products)
+        await prepare.seed(
+            settings, products=products, seed=seed, progress=lambda done, total: bar.update(task, completed=done)
+        )
+    console.print(f"seeded {products:,} products in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
+def up(
+    topology: TopologyOpt = "local",
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    data_dir: DataDirOpt = Path(".peakshop"),
+    products: Annotated[
+        int | None, typer.Option(help="Products to seed on first start (0: none). [env: PEAKSHOP_SEED_PRODUCTS]")
+    ] = None,
+) -> None:
+    """Run the whole shop: one process on SQLite (local) or one process per service (split).
+
+    The catalog is migrated and, on first start, seeded. Ctrl-C stops everything cleanly.
+    """
+    try:
+        settings = _settings(topology, data_dir)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+    configure_logging(settings.log_level, settings.log_format, process="supervisor")
+    count = settings.seed_products if products is None else products
+    asyncio.run(_prepare(topology, settings, count, settings.seed))
+    from peakshop.runtime.topology import load_topology
+
+    topo = load_topology(topology)
+    if len(topo.processes) == 1:
+        (process,) = topo.processes
+        console.print(f"[bold green]peakshop is up[/] ({topo.name}): http://{host}:{port}/api/products")
+        _serve_process(topology, process, host, port, settings)
+        return
+    from peakshop.runtime.supervisor import Supervisor
+
+    status = asyncio.run(Supervisor(topology, topo, host=host, storefront_port=port).run())
+    raise typer.Exit(status)
+
+
+@app.command()
+def serve(
+    process: Annotated[str, typer.Option(help="Which process of the topology to run.")],
+    topology: TopologyOpt = "split",
+    host: HostOpt = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default: the topology's for this process).")] = None,
+) -> None:
+    """Run one process of a topology (what `up` starts per process, and what a container runs)."""
+    try:
+        settings = _settings(topology)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+    _serve_process(topology, process, host, port, settings)
+
+
+def _serve_process(topology_name: str, process: str, host: str, port: int | None, settings: PlatformSettings) -> None:
+    from peakshop.runtime.composition import Process
+    from peakshop.runtime.server import serve as serve_app
+    from peakshop.runtime.topology import load_topology
+
+    topo = load_topology(topology_name)
+    if process not in topo.processes:
+        raise _fail(f"topology {topo.name!r} has no process {process!r} (it has: {', '.join(topo.processes)})")
+    listen_port = port if port is not None else topo.processes[process].port
+    topo = topo.with_port(process, listen_port, host)
+    configure_logging(settings.log_level, settings.log_format, process=process)
+    configure_tracing(f"peakshop-{process}")
+    shop = Process(topo, process, settings)
+    asyncio.run(
+        serve_app(shop.app(), shop.readiness, host=host, port=listen_port, drain_seconds=settings.drain_seconds)
+    )
+
+
+@app.command()
+def migrate(topology: TopologyOpt = "local", data_dir: DataDirOpt = Path(".peakshop")) -> None:
+    """Bring every service's schema to the newest migration."""
+    from peakshop.runtime import prepare
+    from peakshop.runtime.topology import load_topology
+
+    try:
+        settings = _settings(topology, data_dir)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+    configure_logging(settings.log_level, settings.log_format)
+    migrated = asyncio.run(prepare.migrate_all(load_topology(topology), settings))
+    console.print(f"migrated: {', '.join(migrated)}")
+
+
+@app.command()
+def seed(
+    products: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many products to generate.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same catalog.")] = 42,
+    topology: TopologyOpt = "local",
+    data_dir: DataDirOpt = Path(".peakshop"),
+) -> None:
+    """Fill the catalog with a realistic, deterministic synthetic one."""
+    from peakshop.runtime import prepare
+    from peakshop.runtime.topology import load_topology
+
+    try:
+        settings = _settings(topology, data_dir)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def run() -> None:
+        await prepare.migrate_all(load_topology(topology), settings)
+        await _seed_with_progress(settings, products, seed)
+
+    asyncio.run(run())
+
+
+def _mount_subcommands() -> None:
+    try:
+        from peakshop.slo.cli import app as slo_app
+    except ImportError:  # the SLO tools are optional only while they are being built
+        return
+    app.add_typer(slo_app, name="slo")
+
+
+_mount_subcommands()
+
+
+def main() -> None:
+    app(prog_name="peakshop")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Topologies and the composition root: the one place that knows every service."""

@@ -1,0 +1,136 @@
+"""The composition root: builds one process of a topology from data you can read on one screen.
+
+For each service the topology places in this process, a builder makes the service from the shared
+infrastructure and the clients of the services it calls; a client is local (in-process) when the
+callee lives here too, and HTTP when it lives elsewhere. The process's lifespan migrates, starts and
+stops every hosted service itself (mounted sub-apps would not get their lifespans entered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar
+
+from peakshop.catalog.client import CatalogClient, HttpCatalogClient, LocalCatalogClient
+from peakshop.catalog.service import CatalogService
+from peakshop.catalog.settings import load_catalog_settings
+from peakshop.platform import migrations
+from peakshop.platform.bus import Bus, InProcessBus, RabbitBus
+from peakshop.platform.cache import Cache, MemoryCache, RedisCache
+from peakshop.platform.metrics import Metrics
+from peakshop.platform.service import HostedService, Infrastructure
+from peakshop.platform.settings import PlatformSettings
+from peakshop.platform.web import Readiness, create_app
+from peakshop.runtime.topology import Topology
+from peakshop.storefront.service import StorefrontService
+from peakshop.storefront.settings import load_storefront_settings
+from peakshop.users.client import HttpUsersClient, LocalUsersClient, UsersClient
+from peakshop.users.service import UsersService
+from peakshop.users.settings import load_users_settings
+
+log = structlog.get_logger("peakshop.runtime")
+
+
+class Process:
+    """One OS process of a topology: its infrastructure, its services and the clients they use."""
+
+    def __init__(self, topology: Topology, name: str, settings: PlatformSettings) -> None:
+        self.topology = topology
+        self.name = name
+        self.settings = settings
+        self.metrics = Metrics()
+        self.readiness = Readiness()
+        bus: Bus = InProcessBus() if topology.embedded else RabbitBus(settings.amqp_url)
+        cache: Cache = MemoryCache() if topology.embedded else RedisCache.from_url(settings.redis_url)
+        self.infra = Infrastructure(settings, self.metrics, bus, cache)
+        self.services: dict[str, HostedService] = {}
+        self._remote: list[Any] = []  # HTTP clients to start and close with the process
+        hosted = topology.processes[name].services
+        for service in BUILD_ORDER:
+            if service in hosted:
+                self.services[service] = BUILDERS[service](self)
+
+    # --- clients: local when the callee is hosted here, HTTP otherwise ---------------------------
+
+    def _remote_client(self, factory: Callable[[str, float], Any], service: str) -> Any:
+        client = factory(self.topology.url_of(service), self.settings.http_client_timeout)
+        self._remote.append(client)
+        return client
+
+    def catalog(self) -> CatalogClient:
+        if "catalog" in self.services:
+            return LocalCatalogClient(self.services["catalog"])  # type: ignore[arg-type]
+        return self._remote_client(HttpCatalogClient, "catalog")  # type: ignore[no-any-return]
+
+    def users(self) -> UsersClient:
+        if "users" in self.services:
+            return LocalUsersClient(self.services["users"])  # type: ignore[arg-type]
+        return self._remote_client(HttpUsersClient, "users")  # type: ignore[no-any-return]
+
+    # --- the ASGI app and its lifespan ------------------------------------------------------------
+
+    def app(self) -> Litestar:
+        routers = [router for service in self.services.values() for router in service.routers()]
+        return create_app(
+            name=self.name,
+            routers=routers,
+            lifespan=self.lifespan,
+            metrics=self.metrics,
+            readiness=self.readiness,
+            max_body_bytes=self.settings.max_body_bytes,
+        )
+
+    async def migrate(self) -> None:
+        s = self.settings
+        for service in self.services.values():
+            if service.migrations is not None:
+                await asyncio.to_thread(
+                    migrations.upgrade,
+                    service.migrations,
+                    service.name,
+                    embedded=s.embedded,
+                    data_dir=s.data_dir,
+                    postgres_url=s.postgres_url,
+                )
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Litestar | None = None) -> AsyncIterator[None]:
+        await self.migrate()
+        started: list[HostedService] = []
+        try:
+            for service in self.services.values():
+                await service.start()
+                started.append(service)
+                self.readiness.checks.append(service.check_ready)
+            for client in self._remote:
+                await client.start()
+            # Subscriptions were made by the services' start(); the bus starts consuming after them.
+            await self.infra.bus.start()
+            self.readiness.checks += [self.infra.bus.ping, self.infra.cache.ping]
+            log.info("process_started", process=self.name, services=list(self.services))
+            yield
+        finally:
+            self.readiness.draining = True
+            for service in reversed(started):
+                await service.stop()
+            for client in self._remote:
+                await client.close()
+            await self.infra.bus.close()
+            await self.infra.cache.close()
+            await self.infra.close_databases()
+            log.info("process_stopped", process=self.name)
+
+
+# Dependencies first: a service's clients must exist before the service that calls them.
+BUILD_ORDER = ("catalog", "users", "storefront")
+
+BUILDERS: dict[str, Callable[[Process], HostedService]] = {
+    "catalog": lambda p: CatalogService(p.infra, load_catalog_settings()),
+    "users": lambda p: UsersService(p.infra, load_users_settings()),
+    "storefront": lambda p: StorefrontService(load_storefront_settings(), p.catalog(), p.users()),
+}

@@ -1,0 +1,50 @@
+"""Serve one process's app with Granian, and stop it the way a load balancer expects.
+
+On SIGTERM or Ctrl-C: report not-ready at once, keep serving for `drain_seconds` so that traffic can
+move elsewhere, then stop accepting, let in-flight requests finish, and close pools (the lifespan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import structlog
+from granian.constants import Interfaces
+from granian.server.embed import Server
+from litestar import Litestar
+
+from peakshop.platform.web import Readiness
+
+log = structlog.get_logger("peakshop.server")
+
+
+async def serve(app: Litestar, readiness: Readiness, *, host: str, port: int, drain_seconds: float) -> None:
+    # Granian announces its embedded mode on every start; that is not news to our users.
+    logging.getLogger("_granian").setLevel(logging.ERROR)
+    server = Server(app, address=host, port=port, interface=Interfaces.ASGI, log_enabled=False, backlog=2048)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stopping.is_set():
+            return
+        log.info("shutdown_requested", signal=signal.Signals(signum).name, drain_seconds=drain_seconds)
+        readiness.draining = True
+        stopping.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    async def stop_after_drain() -> None:
+        await stopping.wait()
+        await asyncio.sleep(drain_seconds)
+        server.stop()
+
+    stopper = asyncio.create_task(stop_after_drain())
+    log.info("listening", url=f"http://{host}:{port}")
+    try:
+        await server.serve()
+    finally:
+        stopper.cancel()

@@ -1,0 +1,73 @@
+"""One contract for both caches: what the memory twin does, Redis does too."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from peakshop.platform.cache import Cache, MemoryCache, RedisCache
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    if request.param == "memory":
+        c: Cache = MemoryCache()
+    else:
+        url = request.getfixturevalue("redis_url")
+        c = RedisCache.from_url(url, namespace=f"test:{uuid.uuid4().hex}:")
+    yield c
+    await c.close()
+
+
+async def _until_gone(cache: Cache, key: str, limit: float = 2.0) -> bool:
+    # Expiry is the behaviour under test, so waiting for it is the point; bounded, polled, not a guess.
+    deadline = asyncio.get_running_loop().time() + limit
+    while asyncio.get_running_loop().time() < deadline:
+        if await cache.get(key) is None:
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def test_a_value_set_can_be_read_back(cache: Cache) -> None:
+    await cache.set("k", b"v", ttl=30)
+    assert await cache.get("k") == b"v"
+    assert await cache.get("other") is None
+
+
+async def test_a_value_expires_after_its_ttl(cache: Cache) -> None:
+    await cache.set("short", b"v", ttl=0.05)
+    await cache.set("long", b"v", ttl=30)
+    assert await _until_gone(cache, "short")
+    assert await cache.get("long") == b"v"
+
+
+async def test_delete_removes_every_named_key(cache: Cache) -> None:
+    await cache.set("a", b"1", ttl=30)
+    await cache.set("b", b"2", ttl=30)
+    await cache.delete("a", "b", "never-set")
+    assert await cache.get("a") is None
+    assert await cache.get("b") is None
+
+
+async def test_incr_counts_within_a_window_and_restarts_after_it(cache: Cache) -> None:
+    assert [await cache.incr("n", ttl=0.2) for _ in range(3)] == [1, 2, 3]
+    await asyncio.sleep(0.3)  # the window itself is under test: let it pass
+    assert await cache.incr("n", ttl=0.2) == 1
+
+
+async def test_ping_answers_when_connected(cache: Cache) -> None:
+    await cache.ping()
+
+
+def test_the_memory_cache_stays_within_its_bound() -> None:
+    async def fill() -> int:
+        c = MemoryCache(max_entries=100)
+        for i in range(1_000):
+            await c.set(f"k{i}", b"x", ttl=60)
+        return len(c._entries)
+
+    assert asyncio.run(fill()) <= 100

@@ -1,0 +1,124 @@
+"""One contract for the database port on SQLite and PostgreSQL: the unit of work, outbox and inbox."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from peakshop.platform import db as database
+from peakshop.platform import migrations
+from peakshop.platform.bus import InProcessBus
+from peakshop.platform.messages import Envelope
+from peakshop.platform.metrics import Metrics
+from peakshop.platform.outbox import OutboxRelay, add_to_outbox, inbox_handler
+
+DEMO_MIGRATIONS = Path(__file__).parent / "demo_migrations"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[database.Database]:
+    embedded = request.param == "sqlite"
+    url = "" if embedded else request.getfixturevalue("scratch_postgres_url")
+    await asyncio.to_thread(
+        migrations.upgrade, DEMO_MIGRATIONS, "demo", embedded=embedded, data_dir=tmp_path, postgres_url=url
+    )
+    # Running the migrations twice is a no-op, as it is at every start of a service.
+    await asyncio.to_thread(
+        migrations.upgrade, DEMO_MIGRATIONS, "demo", embedded=embedded, data_dir=tmp_path, postgres_url=url
+    )
+    d = await database.connect(embedded=embedded, schema="demo", data_dir=tmp_path, postgres_url=url)
+    yield d
+    await d.close()
+
+
+async def test_a_unit_of_work_commits_when_the_block_ends(db: database.Database) -> None:
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", "a", 3)
+        assert await tx.fetchval("SELECT qty FROM demo.things WHERE id = $1", "a") == 3
+    row = await db.fetchrow("SELECT id, qty FROM demo.things WHERE id = $1", "a")
+    assert row is not None and (row["id"], row["qty"]) == ("a", 3)
+
+
+async def test_a_unit_of_work_rolls_back_everything_when_the_block_raises(db: database.Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", "b", 1)
+            raise RuntimeError("handler failed half way")
+    assert await db.fetch("SELECT id FROM demo.things") == []
+
+
+async def test_a_failed_statement_leaves_nothing_behind(db: database.Database) -> None:
+    with pytest.raises(Exception, match="(?i)check|constraint"):
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", "c", 5)
+            await tx.execute("UPDATE demo.things SET qty = qty - $1 WHERE id = $2", 6, "c")
+    assert await db.fetch("SELECT id FROM demo.things") == []
+
+
+async def test_execute_reports_the_rows_it_changed(db: database.Database) -> None:
+    async with db.transaction() as tx:
+        await tx.executemany(
+            "INSERT INTO demo.things (id, qty) VALUES ($1, $2)", [("x", 1), ("y", 1), ("z", 5)]
+        )
+        # the conditional update of an oversell guard: only rows that can afford it change
+        changed = await tx.execute("UPDATE demo.things SET qty = qty - $1 WHERE qty >= $1", 2)
+        assert changed == 1
+        assert await tx.execute("UPDATE demo.things SET qty = 0 WHERE id = $1", "missing") == 0
+
+
+async def test_concurrent_units_of_work_do_not_lose_updates(db: database.Database) -> None:
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", "n", 0)
+
+    async def bump() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE demo.things SET qty = qty + 1 WHERE id = $1", "n")
+
+    await asyncio.gather(*(bump() for _ in range(50)))
+    row = await db.fetchrow("SELECT qty FROM demo.things WHERE id = $1", "n")
+    assert row is not None and row[0] == 50
+
+
+async def test_the_outbox_relay_publishes_committed_events_once(db: database.Database) -> None:
+    bus = InProcessBus()
+    received: list[Envelope] = []
+
+    async def collect(envelope: Envelope) -> None:
+        received.append(envelope)
+
+    bus.subscribe("collector", ["demo.thing_added"], collect)
+    await bus.start()
+    relay = OutboxRelay(db, bus, Metrics())
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", "t", 1)
+        sent = await add_to_outbox(tx, "demo", "demo.thing_added", {"id": "t"})
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await add_to_outbox(tx, "demo", "demo.thing_added", {"id": "never"})
+            raise RuntimeError("rolled back: its event must never leave")
+    assert await relay.publish_pending() == 1
+    assert await relay.publish_pending() == 0
+    await bus.drain()
+    await bus.close()
+    assert [e.id for e in received] == [sent.id]
+    assert received[0].decode(dict) == {"id": "t"}
+    assert await relay.backlog() == 0
+
+
+async def test_the_inbox_runs_a_handler_once_per_message(db: database.Database) -> None:
+    calls: list[str] = []
+
+    async def add_thing(tx: database.Executor, event: dict[str, str]) -> None:
+        calls.append(event["id"])
+        await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", event["id"], 1)
+
+    handle = inbox_handler(db, "demo-consumer", dict, add_thing)
+    envelope = Envelope.wrap("demo.thing_added", {"id": "once"})
+    await asyncio.gather(handle(envelope), handle(envelope), return_exceptions=True)
+    await handle(envelope)
+    assert calls.count("once") >= 1
+    rows = await db.fetch("SELECT id FROM demo.things")
+    assert [r[0] for r in rows] == ["once"]
