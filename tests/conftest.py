@@ -1,43 +1,13 @@
-"""Fixtures shared by every tier: real services when the machine has them, scratch databases per test.
-
-When `PEAKSHOP_REQUIRE_SERVICES=1` (CI), a service that cannot be reached fails the test instead of
-skipping it, so a green run always means the real PostgreSQL, Redis and RabbitMQ were exercised.
-"""
+"""Fixtures shared by every tier: real services when the machine has them, scratch databases per test."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import socket
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
-import asyncpg
 import pytest
 
-POSTGRES_ADMIN_URL = os.environ.get("PEAKSHOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("PEAKSHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-AMQP_URL = os.environ.get("PEAKSHOP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-REQUIRE_SERVICES = os.environ.get("PEAKSHOP_REQUIRE_SERVICES") == "1"
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def need_service(name: str, host: str, port: int) -> None:
-    """Skip (or, in CI, fail) when a service the test needs is not listening."""
-    if _reachable(host, port):
-        return
-    message = f"{name} is not reachable at {host}:{port}"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message} and PEAKSHOP_REQUIRE_SERVICES=1", pytrace=False)
-    pytest.skip(message)
+from tests.services import AMQP_URL, REDIS_URL, need_service, scratch_database
 
 
 @pytest.fixture
@@ -57,32 +27,11 @@ def amqp_url() -> str:
     return AMQP_URL
 
 
-def _with_database(url: str, database: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{database}"
-
-
-def _admin(sql: str) -> None:
-    """Run one statement as the admin, in a thread of its own: fixtures may sit inside a running loop."""
-
-    async def run() -> None:
-        conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, run()).result()
-
-
 @pytest.fixture
 def scratch_postgres_url(postgres: None) -> Iterator[str]:
     """A PostgreSQL database of its own for one test, dropped afterwards."""
-    name = f"peakshop_t_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    yield _with_database(POSTGRES_ADMIN_URL, name)
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database() as url:
+        yield url
 
 
 @pytest.fixture

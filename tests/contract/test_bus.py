@@ -38,8 +38,9 @@ class Received:
         if len(self.items) >= self.expected:
             self.done.set()
 
-    async def wait(self, timeout: float = 10) -> None:
-        await asyncio.wait_for(self.done.wait(), timeout)
+    async def wait(self) -> None:
+        async with asyncio.timeout(10):
+            await self.done.wait()
 
 
 def _unique(name: str) -> str:

@@ -51,7 +51,7 @@ async def test_a_unit_of_work_rolls_back_everything_when_the_block_raises(db: da
 
 
 async def test_a_failed_statement_leaves_nothing_behind(db: database.Database) -> None:
-    with pytest.raises(Exception, match="(?i)check|constraint"):
+    with pytest.raises(Exception, match=r"(?i)check|constraint"):
         async with db.transaction() as tx:
             await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", "c", 5)
             await tx.execute("UPDATE demo.things SET qty = qty - $1 WHERE id = $2", 6, "c")

@@ -21,7 +21,6 @@ from peakshop.platform.messages import Envelope, decode_envelope, encode_envelop
 
 Handler = Callable[[Envelope], Awaitable[None]]
 log = structlog.get_logger("peakshop.bus")
-EXCHANGE = "peakshop.events"
 
 
 @dataclass
@@ -82,7 +81,9 @@ class InProcessBus:
                         await sub.handler(envelope)
                         break
                     except Exception:
-                        log.exception("handler_failed", consumer=sub.consumer, id=envelope.id, attempt=attempt)
+                        log.exception(
+                            "handler_failed", consumer=sub.consumer, id=envelope.id, attempt=attempt
+                        )
                         await asyncio.sleep(self.retry_delay * attempt)
             finally:
                 queue.task_done()
@@ -100,8 +101,10 @@ class InProcessBus:
 
 
 class RabbitBus:
-    def __init__(self, url: str, *, prefetch: int = 32) -> None:
+    def __init__(self, url: str, *, namespace: str = "peakshop", prefetch: int = 32) -> None:
         self._url = url
+        self._namespace = namespace
+        self._exchange_name = f"{namespace}.events"
         self._prefetch = prefetch
         self._subs: list[Subscription] = []
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
@@ -115,14 +118,16 @@ class RabbitBus:
         self._connection = await aio_pika.connect_robust(self._url)
         self._publish_channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self._publish_channel.declare_exchange(
-            EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+            self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
         )
         for sub in self._subs:
             channel = await self._connection.channel()
             await channel.set_qos(prefetch_count=self._prefetch)
-            exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+            exchange = await channel.declare_exchange(
+                self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
             queue = await channel.declare_queue(
-                f"peakshop.{sub.consumer}",
+                f"{self._namespace}.{sub.consumer}",
                 durable=True,
                 # Quorum queues are replicated; the delivery limit parks a poison message instead of
                 # redelivering it forever.

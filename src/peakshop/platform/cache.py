@@ -7,6 +7,7 @@ Both pass the same contract suite (`tests/contract/test_cache.py`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import redis.asyncio as redis
@@ -27,7 +28,7 @@ class Cache(Protocol):
 class MemoryCache:
     """A dict with expiry; bounded so that an endless stream of keys cannot exhaust memory."""
 
-    def __init__(self, max_entries: int = 100_000, clock: type[time.monotonic] | None = None) -> None:
+    def __init__(self, max_entries: int = 100_000, clock: Callable[[], float] | None = None) -> None:
         self._entries: dict[str, tuple[float, bytes | int]] = {}
         self._max = max_entries
         self._now = clock or time.monotonic

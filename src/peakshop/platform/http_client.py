@@ -68,7 +68,7 @@ class ServiceHttpClient:
             ) as response:
                 payload = await response.read()
                 if response.status >= 400:
-                    raise self._problem(response.status, payload)
+                    raise self._problem(response.status, payload, response.headers.get("retry-after"))
                 if type_ is type(None):
                     return None  # type: ignore[return-value]
                 return msgspec.json.decode(payload, type=type_)
@@ -77,11 +77,12 @@ class ServiceHttpClient:
         except TimeoutError as exc:
             raise Unavailable(f"{self.service} did not answer in time", service=self.service) from exc
 
-    def _problem(self, status: int, payload: bytes) -> Problem:
+    def _problem(self, status: int, payload: bytes, retry_after: str | None) -> Problem:
         try:
             body = msgspec.json.decode(payload)
         except msgspec.DecodeError:
             body = None
         if isinstance(body, dict) and "type" in body:
-            return Problem.from_dict(body)
+            # Headers that tell the caller what to do next travel on with the problem.
+            return Problem.from_dict(body, {"Retry-After": retry_after} if retry_after else None)
         return Problem(f"{self.service} answered {status}", status=status, slug="upstream-error")

@@ -44,16 +44,14 @@ class Metrics:
         self.reservations = Counter(
             "peakshop_reservations", "Stock reservations by outcome.", ["outcome"], registry=r
         )
-        self.payments = Counter("peakshop_payments", "Payment operations by outcome.", ["outcome"], registry=r)
-        self.oversell = Counter(
-            "peakshop_oversell", "Units sold beyond stock (must stay zero).", registry=r
+        self.payments = Counter(
+            "peakshop_payments", "Payment operations by outcome.", ["outcome"], registry=r
         )
+        self.oversell = Counter("peakshop_oversell", "Units sold beyond stock (must stay zero).", registry=r)
         self.admissions = Counter(
             "peakshop_admissions", "Admission control decisions.", ["outcome"], registry=r
         )
-        self.cart_additions = Counter(
-            "peakshop_cart_additions", "Lines added to carts.", registry=r
-        )
+        self.cart_additions = Counter("peakshop_cart_additions", "Lines added to carts.", registry=r)
         self.cache_lookups = Counter(
             "peakshop_cache_lookups", "Read-cache lookups by result.", ["cache", "result"], registry=r
         )

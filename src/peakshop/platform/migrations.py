@@ -27,9 +27,7 @@ def _config(script_location: Path, schema: str, url: str, sqlite_file: Path | No
     return cfg
 
 
-def upgrade(
-    script_location: Path, schema: str, *, embedded: bool, data_dir: Path, postgres_url: str
-) -> None:
+def upgrade(script_location: Path, schema: str, *, embedded: bool, data_dir: Path, postgres_url: str) -> None:
     """Bring one service's schema to the newest revision (blocking: call it in a thread)."""
     if embedded:
         path = sqlite_path(data_dir, schema)

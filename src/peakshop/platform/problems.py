@@ -53,7 +53,7 @@ class Problem(Exception):
         return body
 
     @classmethod
-    def from_dict(cls, body: dict[str, Any]) -> Problem:
+    def from_dict(cls, body: dict[str, Any], headers: dict[str, str] | None = None) -> Problem:
         """Rebuild a problem received over HTTP, so remote and local clients raise the same thing."""
         known = {"type", "title", "status", "detail", "instance"}
         slug = str(body.get("type", "")).removeprefix(PROBLEM_BASE) or "bad-request"
@@ -63,6 +63,7 @@ class Problem(Exception):
             status=int(body.get("status", 500)),
             slug=slug,
             title=str(body.get("title", "")),
+            headers=headers,
             **extra,
         )
 

@@ -59,12 +59,16 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     seed: int = 42
     webhook_secret: str = "peakshop-dev-webhook-secret"
     http_client_timeout: float = 10.0
+    # Prefix of Redis keys and RabbitMQ exchange/queue names, so that shops can share those servers.
+    namespace: str = "peakshop"
 
     def __post_init__(self) -> None:
         if self.db_pool_size < 1:
             raise SettingsError("PEAKSHOP_DB_POOL_SIZE must be at least 1")
         if not 1_024 <= self.max_body_bytes <= 16 * 1024 * 1024:
             raise SettingsError("PEAKSHOP_MAX_BODY_BYTES must be between 1 KiB and 16 MiB")
+        if not self.namespace.replace("-", "").replace("_", "").isalnum():
+            raise SettingsError("PEAKSHOP_NAMESPACE may hold only letters, digits, '-' and '_'")
         if self.drain_seconds < 0:
             raise SettingsError("PEAKSHOP_DRAIN_SECONDS must not be negative")
         if self.topology != "local" and self.webhook_secret == "peakshop-dev-webhook-secret":

@@ -77,7 +77,9 @@ def _on_problem(request: Request[Any, Any, Any], exc: Problem) -> Response[Any]:
 def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors = exc.extra if isinstance(exc.extra, list) else []
     detail = "; ".join(
-        f"{e.get('key') or e.get('source') or 'body'}: {e.get('message')}" for e in errors if isinstance(e, dict)
+        f"{e.get('key') or e.get('source') or 'body'}: {e.get('message')}"
+        for e in errors
+        if isinstance(e, dict)
     )
     problem = Problem(
         detail or str(exc.detail),

@@ -9,12 +9,12 @@ stops every hosted service itself (mounted sub-apps would not get their lifespan
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from litestar import Litestar
+from litestar import Litestar, Router
 
 from peakshop.catalog.client import CatalogClient, HttpCatalogClient, LocalCatalogClient
 from peakshop.catalog.service import CatalogService
@@ -45,8 +45,12 @@ class Process:
         self.settings = settings
         self.metrics = Metrics()
         self.readiness = Readiness()
-        bus: Bus = InProcessBus() if topology.embedded else RabbitBus(settings.amqp_url)
-        cache: Cache = MemoryCache() if topology.embedded else RedisCache.from_url(settings.redis_url)
+        if topology.embedded:
+            bus: Bus = InProcessBus()
+            cache: Cache = MemoryCache()
+        else:
+            bus = RabbitBus(settings.amqp_url, namespace=settings.namespace)
+            cache = RedisCache.from_url(settings.redis_url, namespace=f"{settings.namespace}:")
         self.infra = Infrastructure(settings, self.metrics, bus, cache)
         self.services: dict[str, HostedService] = {}
         self._remote: list[Any] = []  # HTTP clients to start and close with the process
@@ -74,8 +78,9 @@ class Process:
 
     # --- the ASGI app and its lifespan ------------------------------------------------------------
 
-    def app(self) -> Litestar:
+    def app(self, extra_routers: Sequence[Router] = ()) -> Litestar:
         routers = [router for service in self.services.values() for router in service.routers()]
+        routers += extra_routers
         return create_app(
             name=self.name,
             routers=routers,

@@ -39,13 +39,13 @@ class Supervisor:
         while line := await stream.readline():
             self.console.print(prefix + line.decode(errors="replace").rstrip(), markup=True, soft_wrap=True)
 
-    async def _wait_ready(self, timeout: float = 90.0) -> None:
+    async def _wait_ready(self, within: float = 90.0) -> None:
         urls = []
         for name in self.children:
             spec = self.topology.processes[name]
             port = self.storefront_port if "storefront" in spec.services else spec.port
             urls.append((name, f"http://127.0.0.1:{port}/readyz"))
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         async with aiohttp.ClientSession() as session:
             for name, url in urls:
                 while True:
@@ -56,7 +56,7 @@ class Supervisor:
                             if r.status == 200:
                                 break
                     if asyncio.get_running_loop().time() > deadline:
-                        raise RuntimeError(f"{name} was not ready after {timeout:.0f} s")
+                        raise RuntimeError(f"{name} was not ready after {within:.0f} s")
                     await asyncio.sleep(0.2)
 
     async def run(self) -> int:
@@ -66,7 +66,9 @@ class Supervisor:
             loop.add_signal_handler(signum, stop.set)
         pumps = []
         # Backends first, the storefront last: it is the one users reach.
-        order = sorted(self.topology.processes, key=lambda p: "storefront" in self.topology.processes[p].services)
+        order = sorted(
+            self.topology.processes, key=lambda p: "storefront" in self.topology.processes[p].services
+        )
         for index, name in enumerate(order):
             child = await asyncio.create_subprocess_exec(
                 *self._command(name),

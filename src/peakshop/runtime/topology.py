@@ -56,7 +56,9 @@ def load_topology(name_or_path: str) -> Topology:
     else:
         path = Path(name_or_path)
         if not path.is_file():
-            raise SettingsError(f"no topology {name_or_path!r}: use one of {', '.join(BUILT_IN)} or a file path")
+            raise SettingsError(
+                f"no topology {name_or_path!r}: use one of {', '.join(BUILT_IN)} or a file path"
+            )
         text, source = path.read_text(), str(path)
     try:
         return msgspec.convert(tomllib.loads(text), Topology)

@@ -12,7 +12,7 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from peakshop.contracts.catalog import Category, Product, ProductPage, ProductQuery
@@ -99,7 +99,7 @@ def create_router(shop: StorefrontService) -> Router:
     @get("/products/{product_id:str}", responses=READ_PROBLEMS, summary="One product with its SKUs")
     async def product_detail(
         request: Request[Any, Any, State],
-        product_id: Annotated[str, Parameter(max_length=100)],
+        product_id: Annotated[str, PathParameter(max_length=100)],
     ) -> Response[Product]:
         doc = await shop.catalog.product_document(product_id)
         return _document(request, doc, max_age)
@@ -110,11 +110,11 @@ def create_router(shop: StorefrontService) -> Router:
         return _document(request, doc, max_age)
 
     @post("/accounts", status_code=HTTP_201_CREATED, responses=WRITE_PROBLEMS, summary="Register")
-    async def register(data: NewAccount) -> Account:
+    async def register(data: JSONBody[NewAccount]) -> Account:
         return await shop.users.register(data)
 
     @post("/sessions", status_code=HTTP_201_CREATED, responses=WRITE_PROBLEMS, summary="Log in")
-    async def log_in(request: Request[Any, Any, State], data: Credentials) -> Session:
+    async def log_in(request: Request[Any, Any, State], data: JSONBody[Credentials]) -> Session:
         return await shop.users.log_in(data, _client_ip(request))
 
     @delete("/sessions/current", status_code=HTTP_204_NO_CONTENT, responses=WRITE_PROBLEMS, summary="Log out")
@@ -130,7 +130,7 @@ def create_router(shop: StorefrontService) -> Router:
         return await shop.users.addresses(_bearer(request))
 
     @post("/me/addresses", status_code=HTTP_201_CREATED, responses=WRITE_PROBLEMS, summary="Add an address")
-    async def add_address(request: Request[Any, Any, State], data: NewAddress) -> Address:
+    async def add_address(request: Request[Any, Any, State], data: JSONBody[NewAddress]) -> Address:
         return await shop.users.add_address(_bearer(request), data)
 
     return Router(

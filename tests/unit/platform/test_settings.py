@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from peakshop.platform.settings import SettingsError, load_platform_settings
+from peakshop.runtime.topology import load_topology
+
+
+def test_defaults_run_the_embedded_topology() -> None:
+    s = load_platform_settings({})
+    assert s.topology == "local" and s.embedded and s.data_dir == Path(".peakshop")
+
+
+def test_variables_are_typed_and_validated() -> None:
+    s = load_platform_settings({"PEAKSHOP_DB_POOL_SIZE": "25", "PEAKSHOP_DRAIN_SECONDS": "2.5"})
+    assert s.db_pool_size == 25 and s.drain_seconds == 2.5
+    with pytest.raises(SettingsError, match="PEAKSHOP_DB_POOL_SIZE"):
+        load_platform_settings({"PEAKSHOP_DB_POOL_SIZE": "many"})
+    with pytest.raises(SettingsError, match="PEAKSHOP_DB_POOL_SIZE must be at least 1"):
+        load_platform_settings({"PEAKSHOP_DB_POOL_SIZE": "0"})
+
+
+def test_unsafe_defaults_are_refused_outside_local() -> None:
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
+        load_platform_settings({"PEAKSHOP_TOPOLOGY": "split"})
+    s = load_platform_settings({"PEAKSHOP_TOPOLOGY": "split", "PEAKSHOP_WEBHOOK_SECRET": "x" * 32})
+    assert not s.embedded
+
+
+def test_topologies_place_every_service_once() -> None:
+    for name in ("local", "split"):
+        topology = load_topology(name)
+        placed = [s for p in topology.processes.values() for s in p.services]
+        assert sorted(placed) == sorted(set(placed)) == ["catalog", "storefront", "users"]
+
+
+def test_a_service_url_comes_from_its_process_or_the_environment() -> None:
+    split = load_topology("split")
+    assert split.url_of("catalog", {}) == "http://127.0.0.1:8101"
+    assert split.url_of("catalog", {"PEAKSHOP_CATALOG_URL": "http://catalog:80/"}) == "http://catalog:80"
+
+
+def test_a_bad_topology_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "t.toml"
+    bad.write_text('name = "x"\nembedded = true\n[processes.a]\nservices = ["catalog"]\nport = "eighty"\n')
+    with pytest.raises(SettingsError, match=str(bad)):
+        load_topology(str(bad))
+    with pytest.raises(SettingsError, match="no topology"):
+        load_topology("nowhere")
