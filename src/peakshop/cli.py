@@ -27,12 +27,20 @@ app = typer.Typer(
 console = Console(stderr=True, highlight=False)
 
 TopologyOpt = Annotated[
-    str, typer.Option("--topology", "-t", help="local (one process, SQLite), split (one process per service), or a topology file.")
+    str,
+    typer.Option(
+        "--topology",
+        "-t",
+        help="local (one process, SQLite), split (one process per service), or a topology file.",
+    ),
 ]
 HostOpt = Annotated[str, typer.Option(help="Address the storefront listens on.")]
 PortOpt = Annotated[int, typer.Option(help="Port the storefront listens on.")]
 DataDirOpt = Annotated[
-    Path, typer.Option("--data-dir", help="Where the local topology keeps its SQLite files. [env: PEAKSHOP_DATA_DIR]")
+    Path,
+    typer.Option(
+        "--data-dir", help="Where the local topology keeps its SQLite files. [env: PEAKSHOP_DATA_DIR]"
+    ),
 ]
 
 
@@ -84,7 +92,10 @@ async def _seed_with_progress(settings: PlatformSettings, products: int, seed: i
     with _progress() as bar:
         task = bar.add_task("seeding catalog", total=products)
         await prepare.seed(
-            settings, products=products, seed=seed, progress=lambda done, total: bar.update(task, completed=done)
+            settings,
+            products=products,
+            seed=seed,
+            progress=lambda done, total: bar.update(task, completed=done),
         )
     console.print(f"seeded {products:,} products in {time.perf_counter() - started:.1f} s")
 
@@ -96,7 +107,8 @@ def up(
     port: PortOpt = 8000,
     data_dir: DataDirOpt = Path(".peakshop"),
     products: Annotated[
-        int | None, typer.Option(help="Products to seed on first start (0: none). [env: PEAKSHOP_SEED_PRODUCTS]")
+        int | None,
+        typer.Option(help="Products to seed on first start (0: none). [env: PEAKSHOP_SEED_PRODUCTS]"),
     ] = None,
 ) -> None:
     """Run the whole shop: one process on SQLite (local) or one process per service (split).
@@ -139,21 +151,27 @@ def serve(
     _serve_process(topology, process, host, port, settings)
 
 
-def _serve_process(topology_name: str, process: str, host: str, port: int | None, settings: PlatformSettings) -> None:
+def _serve_process(
+    topology_name: str, process: str, host: str, port: int | None, settings: PlatformSettings
+) -> None:
     from peakshop.runtime.composition import Process
     from peakshop.runtime.server import serve as serve_app
     from peakshop.runtime.topology import load_topology
 
     topo = load_topology(topology_name)
     if process not in topo.processes:
-        raise _fail(f"topology {topo.name!r} has no process {process!r} (it has: {', '.join(topo.processes)})")
+        raise _fail(
+            f"topology {topo.name!r} has no process {process!r} (it has: {', '.join(topo.processes)})"
+        )
     listen_port = port if port is not None else topo.processes[process].port
     topo = topo.with_port(process, listen_port, host)
     configure_logging(settings.log_level, settings.log_format, process=process)
     configure_tracing(f"peakshop-{process}")
     shop = Process(topo, process, settings)
     asyncio.run(
-        serve_app(shop.app(), shop.readiness, host=host, port=listen_port, drain_seconds=settings.drain_seconds)
+        serve_app(
+            shop.app(), shop.readiness, host=host, port=listen_port, drain_seconds=settings.drain_seconds
+        )
     )
 
 
@@ -174,8 +192,12 @@ def migrate(topology: TopologyOpt = "local", data_dir: DataDirOpt = Path(".peaks
 
 @app.command()
 def seed(
-    products: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many products to generate.")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same catalog.")] = 42,
+    products: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="How many products to generate.")
+    ] = 10_000,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed: the same seed gives the same catalog.")
+    ] = 42,
     topology: TopologyOpt = "local",
     data_dir: DataDirOpt = Path(".peakshop"),
 ) -> None:
@@ -212,4 +234,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

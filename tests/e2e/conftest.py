@@ -57,7 +57,7 @@ class Shop:
 
 def start_shop(topology: str, workdir: Path, env_extra: dict[str, str], timeout: float = 120) -> Shop:
     port = _free_port()
-    log = workdir / f"shop-{topology}.log"
+    log = workdir / f"shop-{Path(topology).stem}.log"
     env = {**os.environ, "PEAKSHOP_LOG_LEVEL": "warning", **env_extra}
     command = [
         sys.executable, "-m", "peakshop", "up", "--topology", topology, "--port", str(port),

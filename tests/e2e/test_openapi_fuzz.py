@@ -19,7 +19,9 @@ pytestmark = pytest.mark.e2e
 MIN_CASES = 200
 
 
-def test_generated_requests_find_no_server_error_and_no_schema_breach(local_shop: Shop, tmp_path: Path) -> None:
+def test_generated_requests_find_no_server_error_and_no_schema_breach(
+    local_shop: Shop, tmp_path: Path
+) -> None:
     st = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
     report = tmp_path / "report.json"
     command = [

@@ -87,7 +87,7 @@ class _PgExecutor:
         await self._conn.executemany(sql, list(args))
 
 
-class _NoReset(asyncpg.Connection):  # type: ignore[misc]
+class _NoReset(asyncpg.Connection):
     """Skip asyncpg's per-release reset query.
 
     Safe because peakshop connections carry no session state (no SET, LISTEN, advisory locks or

@@ -6,16 +6,24 @@ raised, which is what lets one contract suite run against both.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import aiohttp
 import msgspec
 import structlog
+from multidict import CIMultiDict
 
 from peakshop.platform.problems import Problem, Unavailable
 from peakshop.platform.telemetry import inject_trace_headers
 
 T = TypeVar("T")
+
+
+class RawResponse(NamedTuple):
+    status: int
+    headers: Mapping[str, str]  # case-insensitive
+    body: bytes
 
 
 class ServiceHttpClient:
@@ -47,16 +55,16 @@ class ServiceHttpClient:
             headers.update(extra)
         return inject_trace_headers(headers)
 
-    async def call(
+    async def raw(
         self,
         method: str,
         path: str,
-        type_: type[T],
         *,
         body: Any = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> T:
+    ) -> RawResponse:
+        """Send a request; return the body as bytes with the headers, or raise the problem it got."""
         if self._session is None:
             await self.start()
         assert self._session is not None  # for the type checker: start() just made it
@@ -69,13 +77,27 @@ class ServiceHttpClient:
                 payload = await response.read()
                 if response.status >= 400:
                     raise self._problem(response.status, payload, response.headers.get("retry-after"))
-                if type_ is type(None):
-                    return None  # type: ignore[return-value]
-                return msgspec.json.decode(payload, type=type_)
+                return RawResponse(response.status, CIMultiDict(response.headers), payload)
         except aiohttp.ClientConnectionError as exc:
             raise Unavailable(f"{self.service} is unreachable: {exc}", service=self.service) from exc
         except TimeoutError as exc:
             raise Unavailable(f"{self.service} did not answer in time", service=self.service) from exc
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        type_: type[T],
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> T:
+        """Send a request and decode the JSON answer as `type_` (`type(None)` for no body)."""
+        response = await self.raw(method, path, body=body, params=params, headers=headers)
+        if type_ is type(None):
+            return None
+        return msgspec.json.decode(response.body, type=type_)
 
     def _problem(self, status: int, payload: bytes, retry_after: str | None) -> Problem:
         try:

@@ -63,7 +63,7 @@ def run_env() -> None:
         if sqlite_file is not None:
 
             @event.listens_for(engine.sync_engine, "connect")
-            def attach(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            def attach(dbapi_conn, _record):
                 cursor = dbapi_conn.cursor()
                 cursor.execute(f"ATTACH DATABASE '{sqlite_file}' AS {schema}")
                 cursor.close()

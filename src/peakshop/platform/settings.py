@@ -30,13 +30,20 @@ def from_env(cls: type[T], prefix: str, environ: Mapping[str, str] | None = None
             raw[field.name] = env[name]
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return msgspec.convert(raw, cls, strict=False)
+        return msgspec.convert(raw, cls, strict=False, dec_hook=_from_text)
     except msgspec.ValidationError as exc:
         # msgspec names the field as `$.field`; say which variable that is.
         message = str(exc)
         for field in msgspec.structs.fields(cls):
             message = message.replace(f"`$.{field.name}`", f"{prefix}{field.name.upper()}")
         raise SettingsError(message) from exc
+
+
+def _from_text(type_: type, value: Any) -> Any:
+    # msgspec converts numbers and booleans from strings itself; paths need a word from us.
+    if type_ is Path and isinstance(value, str | Path):
+        return Path(value)
+    raise NotImplementedError(f"cannot read {type_!r} from the environment")
 
 
 Topology = Literal["local", "split", "kube"]

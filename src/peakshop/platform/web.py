@@ -17,7 +17,7 @@ import structlog
 from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -135,18 +135,17 @@ def _unsupported_media_type(headers: dict[str, str]) -> Problem:
 
 async def _send_problem(send: Send, problem: Problem, instance: str, request_id: str) -> None:
     body = msgspec.json.encode(problem.to_dict(instance))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": problem.status,
-            "headers": [
-                (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": problem.status,
+        "headers": [
+            (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+        ],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class TelemetryMiddleware:
@@ -169,7 +168,7 @@ class TelemetryMiddleware:
             return
         service = opt.get("service", self.default_service)
         route = scope.get("path_template") or "unmatched"
-        method = scope["method"]
+        method: str = scope["method"]  # type: ignore[typeddict-item]  # an http scope has one
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         if method in _BODY_METHODS and not _is_json(headers):

@@ -11,17 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Protocol, TypeVar
 
 import structlog
 from litestar import Litestar, Router
 
-from peakshop.catalog.client import CatalogClient, HttpCatalogClient, LocalCatalogClient
+from peakshop.catalog.client import CatalogClient, HttpCatalogClient
 from peakshop.catalog.service import CatalogService
 from peakshop.catalog.settings import load_catalog_settings
 from peakshop.platform import migrations
 from peakshop.platform.bus import Bus, InProcessBus, RabbitBus
 from peakshop.platform.cache import Cache, MemoryCache, RedisCache
+from peakshop.platform.http_client import ServiceHttpClient
 from peakshop.platform.metrics import Metrics
 from peakshop.platform.service import HostedService, Infrastructure
 from peakshop.platform.settings import PlatformSettings
@@ -29,11 +30,19 @@ from peakshop.platform.web import Readiness, create_app
 from peakshop.runtime.topology import Topology
 from peakshop.storefront.service import StorefrontService
 from peakshop.storefront.settings import load_storefront_settings
-from peakshop.users.client import HttpUsersClient, LocalUsersClient, UsersClient
+from peakshop.users.client import HttpUsersClient, UsersClient
 from peakshop.users.service import UsersService
 from peakshop.users.settings import load_users_settings
 
 log = structlog.get_logger("peakshop.runtime")
+
+
+class RemoteClient(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=RemoteClient)
 
 
 class Process:
@@ -53,7 +62,7 @@ class Process:
             cache = RedisCache.from_url(settings.redis_url, namespace=f"{settings.namespace}:")
         self.infra = Infrastructure(settings, self.metrics, bus, cache)
         self.services: dict[str, HostedService] = {}
-        self._remote: list[Any] = []  # HTTP clients to start and close with the process
+        self._remote_clients: list[RemoteClient] = []  # started and closed with the process
         hosted = topology.processes[name].services
         for service in BUILD_ORDER:
             if service in hosted:
@@ -61,20 +70,28 @@ class Process:
 
     # --- clients: local when the callee is hosted here, HTTP otherwise ---------------------------
 
-    def _remote_client(self, factory: Callable[[str, float], Any], service: str) -> Any:
-        client = factory(self.topology.url_of(service), self.settings.http_client_timeout)
-        self._remote.append(client)
+    @property
+    def _timeout(self) -> float:
+        return self.settings.http_client_timeout
+
+    def _url(self, service: str) -> str:
+        return self.topology.url_of(service)
+
+    def _remote(self, client: C) -> C:
+        self._remote_clients.append(client)
         return client
 
     def catalog(self) -> CatalogClient:
-        if "catalog" in self.services:
-            return LocalCatalogClient(self.services["catalog"])  # type: ignore[arg-type]
-        return self._remote_client(HttpCatalogClient, "catalog")  # type: ignore[no-any-return]
+        if isinstance(service := self.services.get("catalog"), CatalogService):
+            return service.client()
+        return self._remote(HttpCatalogClient(self._url("catalog"), self._timeout))
 
     def users(self) -> UsersClient:
-        if "users" in self.services:
-            return LocalUsersClient(self.services["users"])  # type: ignore[arg-type]
-        return self._remote_client(HttpUsersClient, "users")  # type: ignore[no-any-return]
+        if isinstance(service := self.services.get("users"), UsersService):
+            return service.client()
+        return self._remote(
+            HttpUsersClient(ServiceHttpClient("users", self._url("users"), timeout=self._timeout))
+        )
 
     # --- the ASGI app and its lifespan ------------------------------------------------------------
 
@@ -112,7 +129,7 @@ class Process:
                 await service.start()
                 started.append(service)
                 self.readiness.checks.append(service.check_ready)
-            for client in self._remote:
+            for client in self._remote_clients:
                 await client.start()
             # Subscriptions were made by the services' start(); the bus starts consuming after them.
             await self.infra.bus.start()
@@ -123,7 +140,7 @@ class Process:
             self.readiness.draining = True
             for service in reversed(started):
                 await service.stop()
-            for client in self._remote:
+            for client in self._remote_clients:
                 await client.close()
             await self.infra.bus.close()
             await self.infra.cache.close()

@@ -1,0 +1,1 @@
+"""The catalog service: products, SKUs, categories, prices and search."""
