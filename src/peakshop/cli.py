@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import sys
 import time
 from pathlib import Path
 from typing import Annotated

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.services import need_service, scratch_database
 
 PRODUCTS = 400
