@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from peakshop.runtime.topology import load_topology
 from tests.services import need_service, scratch_database
 
 PRODUCTS = 400
@@ -82,13 +83,13 @@ def start_shop(topology: str, workdir: Path, env_extra: dict[str, str], timeout:
 
 
 def _split_topology(path: Path) -> str:
-    catalog, users = _free_port(), _free_port()
-    path.write_text(
-        'name = "split-test"\nembedded = false\n'
-        '[processes.storefront]\nservices = ["storefront"]\nport = 8000\n'
-        f'[processes.catalog]\nservices = ["catalog"]\nport = {catalog}\n'
-        f'[processes.users]\nservices = ["users"]\nport = {users}\n'
-    )
+    """The built-in split topology on free ports, so a test never collides with a running shop."""
+    split = load_topology("split")
+    lines = ['name = "split-test"', "embedded = false"]
+    for name, spec in split.processes.items():
+        services = ", ".join(f'"{s}"' for s in spec.services)
+        lines += [f"[processes.{name}]", f"services = [{services}]", f"port = {_free_port()}"]
+    path.write_text("\n".join(lines) + "\n")
     return str(path)
 
 

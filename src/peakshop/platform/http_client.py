@@ -11,11 +11,11 @@ from typing import Any, NamedTuple, TypeVar
 
 import aiohttp
 import msgspec
-import structlog
 from multidict import CIMultiDict
 
 from peakshop.platform.problems import Problem, Unavailable
 from peakshop.platform.telemetry import inject_trace_headers
+from peakshop.platform.telemetry import request_id as current_request_id
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ class ServiceHttpClient:
 
     def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
         headers = {"content-type": "application/json"}
-        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        request_id = current_request_id.get()
         if request_id:
             headers["x-request-id"] = request_id
         if extra:

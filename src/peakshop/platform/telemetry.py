@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -17,7 +18,17 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
+# The id of the request being served, for log lines and for calls this request makes to others.
+request_id: ContextVar[str | None] = ContextVar("peakshop_request_id", default=None)
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    current = request_id.get()
+    if current is not None:
+        event.setdefault("request_id", current)
+    return event
 
 
 def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -38,6 +49,7 @@ def configure_logging(level: str = "info", fmt: str = "json", process: str | Non
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_request_id,
         _add_trace_ids,
         structlog.processors.format_exc_info,
         renderer,

@@ -6,8 +6,8 @@ stops them; everything else here is the same for every service and every topolog
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from peakshop import __version__
 from peakshop.platform.metrics import METRICS_CONTENT_TYPE, Metrics
 from peakshop.platform.problems import PROBLEM_CONTENT_TYPE, Problem
+from peakshop.platform.telemetry import request_id as request_id_var
 
 log = structlog.get_logger("peakshop.web")
 
@@ -148,14 +149,36 @@ async def _send_problem(send: Send, problem: Problem, instance: str, request_id:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+# The only request headers the middleware reads; everything else is left for the handler.
+_WANTED_HEADERS = frozenset(
+    {"x-request-id", "content-type", "content-length", "transfer-encoding", "traceparent", "tracestate"}
+)
+
+
 class TelemetryMiddleware:
-    """Request id, server span and the HTTP metrics of brief §6, in one pass per request."""
+    """Request id, server span and the HTTP metrics of brief §6, in one pass per request.
+
+    This runs on every request, so it keeps to the bone: metric children are looked up once per label
+    set, only the headers it needs are decoded, and spans are made only when a tracer provider that
+    records them is installed.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics, default_service: str) -> None:
         self.app = app
         self.metrics = metrics
         self.default_service = default_service
         self.tracer = trace.get_tracer("peakshop.web")
+        self._durations: dict[tuple[str, str, str, int], Any] = {}
+        self._active: dict[str, Any] = {}
+
+    def _observe(self, service: str, route: str, method: str, status: int, seconds: float) -> None:
+        key = (service, route, method, status)
+        child = self._durations.get(key)
+        if child is None:
+            child = self._durations[key] = self.metrics.http_duration.labels(
+                service, route, method, str(status)
+            )
+        child.observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,45 +189,66 @@ class TelemetryMiddleware:
         if opt.get("untracked"):
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         service = opt.get("service", self.default_service)
         route = scope.get("path_template") or "unmatched"
         method: str = scope["method"]  # type: ignore[typeddict-item]  # an http scope has one
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        headers = {
+            name: value.decode("latin-1")
+            for raw, value in scope["headers"]
+            if (name := raw.decode("latin-1")) in _WANTED_HEADERS
+        }
+        request_id = headers.get("x-request-id") or os.urandom(16).hex()
         if method in _BODY_METHODS and not _is_json(headers):
             await _send_problem(send, _unsupported_media_type(headers), scope["path"], request_id)
-            self.metrics.http_duration.labels(service, route, method, "415").observe(0.0)
+            self._observe(service, route, method, 415, time.perf_counter() - started)
             return
         status = 500
+        request_id_header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", ()), request_id_header]
             await send(message)
 
-        active = self.metrics.http_active.labels(service)
+        active = self._active.get(service)
+        if active is None:
+            active = self._active[service] = self.metrics.http_active.labels(service)
         active.inc()
-        started = time.perf_counter()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        ctx = propagate.extract(headers)
-        with self.tracer.start_as_current_span(
-            f"{method} {route}", context=ctx, kind=SpanKind.SERVER
-        ) as span:
+        token = request_id_var.set(request_id)
+        try:
+            if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+                await self.app(scope, receive, send_with_id)  # no tracer installed: no span to make
+            else:
+                await self._traced(scope, receive, send_with_id, headers, f"{method} {route}", service)
+        finally:
+            request_id_var.reset(token)
+            active.dec()
+            self._observe(service, route, method, status, time.perf_counter() - started)
+
+    async def _traced(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], name: str, service: str
+    ) -> None:
+        status = 500
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        context = propagate.extract(headers)
+        with self.tracer.start_as_current_span(name, context=context, kind=SpanKind.SERVER) as span:
             try:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive, send_recording_status)
             finally:
-                elapsed = time.perf_counter() - started
-                active.dec()
-                self.metrics.http_duration.labels(service, route, method, str(status)).observe(elapsed)
-                if span.is_recording():
-                    span.set_attribute("http.route", route)
-                    span.set_attribute("http.response.status_code", status)
-                    span.set_attribute("peakshop.service", service)
-                    if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR))
-                structlog.contextvars.unbind_contextvars("request_id")
+                span.set_attribute("http.route", scope.get("path_template") or "unmatched")
+                span.set_attribute("http.response.status_code", status)
+                span.set_attribute("peakshop.service", service)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
 
 
 def _operations_router(metrics: Metrics, readiness: Readiness) -> Router:

@@ -19,6 +19,9 @@ from litestar import Litestar, Router
 from peakshop.catalog.client import CatalogClient, HttpCatalogClient
 from peakshop.catalog.service import CatalogService
 from peakshop.catalog.settings import load_catalog_settings
+from peakshop.payments.client import HttpPaymentsClient, PaymentsClient
+from peakshop.payments.service import PaymentsService
+from peakshop.payments.settings import load_payments_settings
 from peakshop.platform import migrations
 from peakshop.platform.bus import Bus, InProcessBus, RabbitBus
 from peakshop.platform.cache import Cache, MemoryCache, RedisCache
@@ -86,6 +89,11 @@ class Process:
             return service.client()
         return self._remote(HttpCatalogClient(self._url("catalog"), self._timeout))
 
+    def payments(self) -> PaymentsClient:
+        if isinstance(service := self.services.get("payments"), PaymentsService):
+            return service.client()
+        return self._remote(HttpPaymentsClient(self._url("payments"), self._timeout))
+
     def users(self) -> UsersClient:
         if isinstance(service := self.services.get("users"), UsersService):
             return service.client()
@@ -149,10 +157,11 @@ class Process:
 
 
 # Dependencies first: a service's clients must exist before the service that calls them.
-BUILD_ORDER = ("catalog", "users", "storefront")
+BUILD_ORDER = ("catalog", "users", "payments", "storefront")
 
 BUILDERS: dict[str, Callable[[Process], HostedService]] = {
     "catalog": lambda p: CatalogService(p.infra, load_catalog_settings()),
     "users": lambda p: UsersService(p.infra, load_users_settings()),
+    "payments": lambda p: PaymentsService(p.infra, load_payments_settings()),
     "storefront": lambda p: StorefrontService(load_storefront_settings(), p.catalog(), p.users()),
 }

@@ -1,0 +1,524 @@
+"""The payments use cases: authorise, capture, void, refund, resolve, and apply provider webhooks.
+
+The gateway is never called inside a database transaction: a slow provider must not hold a
+connection (or, on SQLite, the only write lock). Each call's outcome is then recorded with a
+conditional update (`PaymentsRepository.move`), so racing calls, retries, webhooks and the
+reconciler agree: the first to record a fact wins, the others read the row it left.
+
+A timed-out authorisation answers 503 `payment-pending` rather than 504: the outcome is unknown
+(the provider may hold the money), and 503 with Retry-After tells the caller to ask again, which
+is safe because a repeated authorise for the order re-asks the provider under the same key; the
+reconciler's `resolve` settles it otherwise. It is never reported, or recorded, as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+import structlog
+
+from peakshop.contracts.payments import (
+    TOPIC_PAYMENT_CAPTURED,
+    TOPIC_PAYMENT_REFUNDED,
+    TOPIC_PAYMENT_VOIDED,
+    AuditRow,
+    Authorize,
+    Payment,
+    PaymentCaptured,
+    PaymentRefunded,
+    PaymentStatus,
+    PaymentVoided,
+    WebhookReceipt,
+)
+from peakshop.payments.domain import OPERATIONS, SCHEMA, SETTLED_WITHOUT_MONEY, operation_key
+from peakshop.payments.gateway import (
+    GatewayCharge,
+    GatewayConflict,
+    GatewayDeclined,
+    GatewayError,
+    GatewayTimeout,
+    PaymentGateway,
+)
+from peakshop.payments.repository import PaymentsRepository
+from peakshop.payments.settings import PaymentsSettings
+from peakshop.payments.webhooks import WebhookEvent, WebhookRejected, decode_event, verify
+from peakshop.platform.db import Database, Executor
+from peakshop.platform.metrics import Metrics
+from peakshop.platform.outbox import add_to_outbox
+from peakshop.platform.problems import Conflict, InvalidInput, NotFound, Problem, Unavailable
+
+log = structlog.get_logger("peakshop.payments")
+Clock = Callable[[], float]
+T = TypeVar("T")
+
+_EVENTS: dict[PaymentStatus, tuple[str, type[Any]]] = {
+    "captured": (TOPIC_PAYMENT_CAPTURED, PaymentCaptured),
+    "voided": (TOPIC_PAYMENT_VOIDED, PaymentVoided),
+    "refunded": (TOPIC_PAYMENT_REFUNDED, PaymentRefunded),
+}
+# The local status a provider's charge status corresponds to.
+_FROM_CHARGE: dict[str, PaymentStatus] = {
+    "authorized": "authorized",
+    "captured": "captured",
+    "voided": "voided",
+    "refunded": "refunded",
+    "declined": "declined",
+}
+
+
+# --- problems ---------------------------------------------------------------------------------------
+
+
+def payment_not_found(order_id: str) -> NotFound:
+    return NotFound(
+        f"No payment exists for order {order_id}.",
+        slug="payment-not-found",
+        title="Payment not found",
+        order_id=order_id,
+    )
+
+
+def payment_mismatch(existing: Payment) -> Conflict:
+    return Conflict(
+        "This order already has a payment for another amount or currency.",
+        slug="payment-mismatch",
+        title="Payment mismatch",
+        order_id=existing.order_id,
+        amount=existing.amount,
+        currency=existing.currency,
+    )
+
+
+def payment_declined(payment: Payment) -> Problem:
+    return Problem(
+        "The payment was declined.",
+        status=402,
+        slug="payment-declined",
+        title="Payment declined",
+        order_id=payment.order_id,
+        reason=payment.decline_reason or "card_declined",
+    )
+
+
+def payment_pending(order_id: str, retry_after: int) -> Problem:
+    return Problem(
+        "The payment provider did not answer in time; the outcome is not known yet.",
+        status=503,
+        slug="payment-pending",
+        title="Payment pending",
+        headers={"Retry-After": str(retry_after)},
+        order_id=order_id,
+        retry_after=retry_after,
+    )
+
+
+def provider_timeout(order_id: str, retry_after: int) -> Problem:
+    return Problem(
+        "The payment provider did not answer in time; the request may be repeated safely.",
+        status=503,
+        slug="payment-provider-timeout",
+        title="Payment provider timeout",
+        headers={"Retry-After": str(retry_after)},
+        order_id=order_id,
+        retry_after=retry_after,
+    )
+
+
+def provider_error(order_id: str) -> Problem:
+    return Problem(
+        "The payment provider failed; no money was taken.",
+        status=502,
+        slug="payment-provider-error",
+        title="Payment provider error",
+        order_id=order_id,
+    )
+
+
+_NOT_ALLOWED = {
+    "capture": "payment-not-capturable",
+    "void": "payment-not-voidable",
+    "refund": "payment-not-refundable",
+}
+
+
+def wrong_status(payment: Payment, operation: str) -> Conflict:
+    return Conflict(
+        f"The payment is {payment.status}: {operation} is not allowed.",
+        slug=_NOT_ALLOWED[operation],
+        title="Payment in the wrong state",
+        order_id=payment.order_id,
+        payment_status=payment.status,
+    )
+
+
+def provider_conflict(order_id: str, reason: str) -> Conflict:
+    return Conflict(
+        "The payment provider refused the request in the charge's current state.",
+        slug="payment-provider-conflict",
+        title="Payment provider conflict",
+        order_id=order_id,
+        reason=reason,
+    )
+
+
+def webhook_rejected(rejection: WebhookRejected) -> InvalidInput:
+    slug = "webhook-stale" if rejection.reason == "stale" else "webhook-signature-invalid"
+    return InvalidInput(rejection.detail, slug=slug, title="Webhook rejected")
+
+
+def webhook_replayed(event_id: str) -> Conflict:
+    return Conflict(
+        "This webhook event was received before.",
+        slug="webhook-replayed",
+        title="Webhook replayed",
+        event_id=event_id,
+    )
+
+
+def validated(value: Authorize) -> Authorize:
+    """Check the contract's constraints, as decoding a request body would (msgspec checks on decode)."""
+    try:
+        return msgspec.convert(msgspec.to_builtins(value), Authorize)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+# --- use cases --------------------------------------------------------------------------------------
+
+
+class PaymentsHandlers:
+    """The use cases, over one database and one gateway (both attached when the service starts)."""
+
+    def __init__(
+        self,
+        settings: PaymentsSettings,
+        metrics: Metrics,
+        webhook_secret: str,
+        *,
+        database: Database | None = None,
+        gateway: PaymentGateway | None = None,
+        clock: Clock = time.time,
+        outbox_written: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._metrics = metrics
+        self._webhook_secret = webhook_secret
+        self._now = clock
+        self._outbox_written = outbox_written
+        self._db: Database | None = None
+        self._repository: PaymentsRepository | None = None
+        self._gateway: PaymentGateway | None = None
+        if database is not None and gateway is not None:
+            self.attach(database, gateway)
+
+    def attach(self, database: Database, gateway: PaymentGateway) -> None:
+        self._db = database
+        self._repository = PaymentsRepository(database)
+        self._gateway = gateway
+
+    def detach(self) -> None:
+        self._db = None
+        self._repository = None
+        self._gateway = None
+
+    @property
+    def _store(self) -> tuple[Database, PaymentsRepository, PaymentGateway]:
+        if self._db is None or self._repository is None or self._gateway is None:
+            raise Unavailable("The payments service is not started.", service="payments")
+        return self._db, self._repository, self._gateway
+
+    def _count(self, outcome: str) -> None:
+        self._metrics.payments.labels(outcome).inc()
+
+    def _count_move(self, target: PaymentStatus) -> None:
+        # `failed` is not an outcome of its own: the `error` or `timeout` behind it was counted.
+        if target != "failed":
+            self._count(target)
+
+    async def _ask(self, call: Awaitable[T]) -> T:
+        """One gateway call, bounded by the configured timeout (which then counts as a gateway timeout)."""
+        try:
+            return await asyncio.wait_for(call, self.settings.gateway_timeout_seconds)
+        except TimeoutError as exc:
+            raise GatewayTimeout("no answer within the gateway timeout") from exc
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    async def get(self, order_id: str) -> Payment:
+        _, repository, _ = self._store
+        payment = await repository.get(order_id)
+        if payment is None:
+            raise payment_not_found(order_id)
+        return payment
+
+    async def list_unsettled(self, older_than: float, limit: int = 500) -> list[Payment]:
+        """Payments pending or authorised, untouched for `older_than` seconds: the reconciler's work."""
+        _, repository, _ = self._store
+        return await repository.unsettled(self._now() - older_than, limit)
+
+    async def audit_rows(self) -> list[AuditRow]:
+        _, repository, _ = self._store
+        return await repository.audit_rows()
+
+    # --- authorise --------------------------------------------------------------------------------
+
+    async def authorize(self, request: Authorize) -> Payment:
+        """Hold the amount for the order; one payment per order however often this is called."""
+        request = validated(request)
+        db, repository, gateway = self._store
+        now = self._now()
+        fresh = Payment(
+            id=uuid.uuid4().hex,
+            order_id=request.order_id,
+            amount=request.amount,
+            currency=request.currency,
+            status="pending",
+            gateway_reference=None,
+            decline_reason=None,
+            updated_at=now,
+        )
+        async with db.transaction() as tx:
+            payment = await repository.insert_pending(tx, fresh)
+            if payment is None:
+                payment = await repository.get(request.order_id, tx)
+        if payment is None:  # pragma: no cover - payments are never deleted
+            raise payment_not_found(request.order_id)
+        if (payment.amount, payment.currency) != (request.amount, request.currency):
+            raise payment_mismatch(payment)
+        if payment.status == "declined":
+            raise payment_declined(payment)
+        if payment.status == "failed":
+            raise provider_error(payment.order_id)
+        if payment.status != "pending":
+            return payment
+        # Pending: new, or a call whose outcome is not known yet (in flight, or timed out). Asking the
+        # provider again under the same key is safe: it answers with the charge it already has.
+        try:
+            charge = await self._ask(
+                gateway.authorize(request.order_id, request.amount, request.currency, request.payment_token)
+            )
+        except GatewayDeclined as declined:
+            recorded = await self._record(
+                request.order_id,
+                "declined",
+                gateway_reference=declined.charge_id,
+                decline_reason=declined.reason,
+            )
+            if recorded.status == "declined":
+                raise payment_declined(recorded) from None
+            return recorded
+        except GatewayTimeout:
+            self._count("timeout")
+            log.warning("payment_authorization_timed_out", order_id=request.order_id)
+            current = await self.get(request.order_id)
+            if current.status == "pending":
+                raise payment_pending(request.order_id, self.settings.retry_after_seconds) from None
+            return await self.authorize(request)  # settled meanwhile: answer as a repeat call would
+        except GatewayError:
+            self._count("error")
+            recorded = await self._record(request.order_id, "failed", decline_reason="provider_error")
+            if recorded.status == "failed":
+                raise provider_error(request.order_id) from None
+            return recorded
+        except GatewayConflict as conflict:
+            raise provider_conflict(request.order_id, conflict.reason) from None
+        return await self._record_charge(request.order_id, charge)
+
+    async def _record(
+        self,
+        order_id: str,
+        target: PaymentStatus,
+        *,
+        gateway_reference: str | None = None,
+        decline_reason: str | None = None,
+    ) -> Payment:
+        """Record a fact about the payment; returns the row as it now is, whoever recorded first."""
+        db, repository, _ = self._store
+        async with db.transaction() as tx:
+            moved = await repository.move(
+                tx,
+                order_id,
+                target,
+                self._now(),
+                gateway_reference=gateway_reference,
+                decline_reason=decline_reason,
+            )
+            if moved is not None:
+                await self._announce(tx, moved)
+            current = moved or await repository.get(order_id, tx)
+        if current is None:  # pragma: no cover - payments are never deleted
+            raise payment_not_found(order_id)
+        if moved is not None:
+            self._count_move(target)
+            if self._outbox_written is not None and target in _EVENTS:
+                self._outbox_written()
+        return current
+
+    async def _announce(self, tx: Executor, payment: Payment) -> None:
+        if payment.status in _EVENTS:
+            topic, event_type = _EVENTS[payment.status]
+            event = event_type(
+                payment_id=payment.id,
+                order_id=payment.order_id,
+                amount=payment.amount,
+                currency=payment.currency,
+            )
+            await add_to_outbox(tx, SCHEMA, topic, event)
+
+    async def _record_charge(self, order_id: str, charge: GatewayCharge) -> Payment:
+        """Bring the payment in line with what the provider holds for it."""
+        target = _FROM_CHARGE[charge.status]
+        recorded = await self._record(
+            order_id, target, gateway_reference=charge.id, decline_reason=charge.decline_reason
+        )
+        if recorded.status == "failed" and charge.status == "authorized":
+            # The payment was settled as failed while this authorisation was still travelling: the
+            # provider holds money no order will take, so give it back.
+            await self._void_orphan(order_id, charge)
+        return recorded
+
+    async def _void_orphan(self, order_id: str, charge: GatewayCharge) -> None:
+        _, _, gateway = self._store
+        try:
+            await self._ask(gateway.void(charge.id, operation_key(order_id, "void")))
+        except (GatewayTimeout, GatewayError, GatewayConflict):
+            # The reconciler's next `resolve` (or the provider's own expiry of uncaptured holds) retries.
+            log.exception("orphan_authorization_not_voided", order_id=order_id, charge_id=charge.id)
+        else:
+            self._count("voided")
+            log.warning("orphan_authorization_voided", order_id=order_id, charge_id=charge.id)
+
+    # --- capture, void, refund --------------------------------------------------------------------
+
+    async def capture(self, order_id: str) -> Payment:
+        """Take the authorised money; capturing a captured payment returns it unchanged."""
+        return await self._follow_up(order_id, "capture")
+
+    async def void(self, order_id: str) -> Payment:
+        """Release an authorisation; a payment that holds no money is returned unchanged."""
+        payment = await self.get(order_id)
+        if payment.status in SETTLED_WITHOUT_MONEY:
+            return payment
+        return await self._follow_up(order_id, "void")
+
+    async def refund(self, order_id: str) -> Payment:
+        """Give captured money back; refunding a refunded payment returns it unchanged."""
+        return await self._follow_up(order_id, "refund")
+
+    async def _follow_up(self, order_id: str, operation: str) -> Payment:
+        _, _, gateway = self._store
+        required, target = OPERATIONS[operation]
+        payment = await self.get(order_id)
+        if payment.status == "pending":
+            # Never act on an unknown outcome: learn it from the provider first.
+            payment = await self.resolve(order_id)
+            if payment.status == "pending":
+                raise payment_pending(order_id, self.settings.retry_after_seconds)
+        if payment.status == target:
+            return payment
+        if payment.status != required or payment.gateway_reference is None:
+            raise wrong_status(payment, operation)
+        call = {"capture": gateway.capture, "void": gateway.void, "refund": gateway.refund}[operation]
+        try:
+            charge = await self._ask(call(payment.gateway_reference, operation_key(order_id, operation)))
+        except GatewayTimeout:
+            self._count("timeout")
+            raise provider_timeout(order_id, self.settings.retry_after_seconds) from None
+        except GatewayError:
+            self._count("error")
+            raise provider_error(order_id) from None
+        except GatewayConflict as conflict:
+            # The provider's state moved without us (a refund from its dashboard, a webhook not yet
+            # delivered): align with it, then answer as if that state had been recorded already.
+            aligned = await self.resolve(order_id)
+            if aligned.status == target:
+                return aligned
+            raise provider_conflict(order_id, conflict.reason) from None
+        except GatewayDeclined as declined:
+            raise provider_conflict(order_id, declined.reason) from None
+        return await self._record_charge(order_id, charge)
+
+    # --- reconciliation ---------------------------------------------------------------------------
+
+    async def resolve(self, order_id: str) -> Payment:
+        """Bring the payment in line with the provider: the reconciler's answer to an unknown outcome.
+
+        Pending with a charge at the provider → the charge's status; pending with nothing at the
+        provider → failed (only safe once the original call can no longer arrive: the reconciler
+        looks at payments untouched for longer than the gateway timeout).
+        """
+        _, _, gateway = self._store
+        payment = await self.get(order_id)
+        if payment.status not in ("pending", "authorized", "captured"):
+            return payment
+        try:
+            charge = await self._ask(gateway.find(order_id))
+        except GatewayTimeout:
+            self._count("timeout")
+            raise payment_pending(order_id, self.settings.retry_after_seconds) from None
+        except GatewayError:
+            self._count("error")
+            raise payment_pending(order_id, self.settings.retry_after_seconds) from None
+        if charge is None:
+            if payment.status != "pending":
+                log.error("payment_unknown_to_provider", order_id=order_id, status=payment.status)
+                return payment
+            return await self._record(order_id, "failed", decline_reason="not_at_provider")
+        if (charge.amount, charge.currency) != (payment.amount, payment.currency):
+            log.error("payment_differs_from_provider", order_id=order_id, charge_id=charge.id)
+            return payment
+        if _FROM_CHARGE[charge.status] == payment.status:
+            return payment
+        return await self._record_charge(order_id, charge)
+
+    # --- webhooks ---------------------------------------------------------------------------------
+
+    async def receive_webhook(self, body: bytes, signature: str | None) -> WebhookReceipt:
+        """Verify a provider's delivery and apply it once; 400 for a bad or stale one, 409 for a replay."""
+        db, repository, _ = self._store
+        now = self._now()
+        try:
+            verify(self._webhook_secret, signature, body, now, self.settings.webhook_tolerance_seconds)
+        except WebhookRejected as rejection:
+            log.warning("webhook_rejected", reason=rejection.reason)
+            raise webhook_rejected(rejection) from None
+        try:
+            event = decode_event(body)
+        except msgspec.DecodeError as exc:
+            raise InvalidInput(f"the webhook body is not a charge event: {exc}") from None
+        target = _FROM_CHARGE[event.data.status]
+        order_id = event.data.idempotency_key
+        async with db.transaction() as tx:
+            if not await repository.claim_webhook(tx, event.id, event.type, now):
+                raise webhook_replayed(event.id)
+            # Ids are kept for twice the tolerance: any older delivery fails the timestamp check.
+            await repository.forget_webhooks(tx, now - 2 * self.settings.webhook_tolerance_seconds)
+            moved = await repository.move(
+                tx,
+                order_id,
+                target,
+                now,
+                gateway_reference=event.data.charge_id,
+                decline_reason=event.data.decline_reason,
+            )
+            if moved is not None:
+                await self._announce(tx, moved)
+            current = moved or await repository.get(order_id, tx)
+        if moved is not None:
+            self._count_move(target)
+            if self._outbox_written is not None and target in _EVENTS:
+                self._outbox_written()
+            log.info("webhook_applied", event_id=event.id, type=event.type, order_id=order_id)
+        elif current is not None and current.status == "failed" and target == "authorized":
+            await self._void_orphan(order_id, _charge_of(event))
+        return WebhookReceipt(event_id=event.id, applied=moved is not None)
+
+
+def _charge_of(event: WebhookEvent) -> GatewayCharge:
+    data = event.data
+    return GatewayCharge(data.charge_id, data.idempotency_key, data.amount, data.currency, data.status)
