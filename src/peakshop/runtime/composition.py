@@ -16,6 +16,9 @@ from typing import Protocol, TypeVar
 import structlog
 from litestar import Litestar, Router
 
+from peakshop.cart.client import CartClient, HttpCartClient
+from peakshop.cart.service import CartService
+from peakshop.cart.settings import load_cart_settings
 from peakshop.catalog.client import CatalogClient, HttpCatalogClient
 from peakshop.catalog.service import CatalogService
 from peakshop.catalog.settings import load_catalog_settings
@@ -89,6 +92,11 @@ class Process:
             return service.client()
         return self._remote(HttpCatalogClient(self._url("catalog"), self._timeout))
 
+    def cart(self) -> CartClient:
+        if isinstance(service := self.services.get("cart"), CartService):
+            return service.client()
+        return self._remote(HttpCartClient(self._url("cart"), self._timeout))
+
     def payments(self) -> PaymentsClient:
         if isinstance(service := self.services.get("payments"), PaymentsService):
             return service.client()
@@ -157,11 +165,12 @@ class Process:
 
 
 # Dependencies first: a service's clients must exist before the service that calls them.
-BUILD_ORDER = ("catalog", "users", "payments", "storefront")
+BUILD_ORDER = ("catalog", "users", "cart", "payments", "storefront")
 
 BUILDERS: dict[str, Callable[[Process], HostedService]] = {
     "catalog": lambda p: CatalogService(p.infra, load_catalog_settings()),
     "users": lambda p: UsersService(p.infra, load_users_settings()),
+    "cart": lambda p: CartService(p.infra, load_cart_settings(), p.catalog()),
     "payments": lambda p: PaymentsService(p.infra, load_payments_settings()),
     "storefront": lambda p: StorefrontService(load_storefront_settings(), p.catalog(), p.users()),
 }
