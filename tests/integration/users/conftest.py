@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as redis
-from tests.services import REDIS_URL, need_service, scratch_database
 
 from peakshop.platform.cache import RedisCache
 from peakshop.platform.db import PostgresDatabase
@@ -21,6 +20,7 @@ from peakshop.platform.migrations import upgrade
 from peakshop.users.handlers import UsersHandlers
 from peakshop.users.service import MIGRATIONS
 from peakshop.users.settings import UsersSettings
+from tests.services import REDIS_URL, need_service, scratch_database
 
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
 TABLES = "users.accounts, users.sessions, users.addresses, users.outbox, users.inbox"
