@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from peakshop.platform.settings import PlatformSettings, SettingsError, load_platform_settings
 from peakshop.platform.telemetry import configure_logging, configure_tracing
+from peakshop.slo.cli import app as slo_app
 
 app = typer.Typer(
     name="peakshop",
@@ -217,15 +218,7 @@ def seed(
     asyncio.run(run())
 
 
-def _mount_subcommands() -> None:
-    try:
-        from peakshop.slo.cli import app as slo_app
-    except ImportError:  # the SLO tools are optional only while they are being built
-        return
-    app.add_typer(slo_app, name="slo")
-
-
-_mount_subcommands()
+app.add_typer(slo_app, name="slo")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""SLOs as code: the spec model, rule, test and dashboard generation, and the error-budget report."""
