@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -218,6 +219,76 @@ def seed(
     asyncio.run(run())
 
 
+@app.command()
+def audit(
+    topology: TopologyOpt = "local",
+    data_dir: DataDirOpt = Path(".peakshop"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print {ok, checks, violations} as JSON.")] = False,
+) -> None:
+    """Check the invariants of a checkout against the live databases; exit 1 on any violation.
+
+    No unit sold twice or lost, every confirmed order paid once, no charge without an order, one
+    order per idempotency key, no reservation left holding stock.
+    """
+    import msgspec
+    from rich.table import Table
+
+    from peakshop.runtime.audit import run_audit
+
+    try:
+        settings = _settings(topology, data_dir)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+    report = asyncio.run(run_audit(settings))
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+    else:
+        table = Table(title=f"peakshop audit ({topology})")
+        table.add_column("check")
+        table.add_column("result")
+        for check in report.checks:
+            table.add_row(check.name, "[green]ok[/]" if check.ok else f"[red]{check.detail}[/]")
+        Console().print(table)
+        for violation in report.violations[:50]:
+            console.print(f"[red]violation:[/] {violation}")
+        if len(report.violations) > 50:
+            console.print(f"… and {len(report.violations) - 50} more (use --json for all)")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+stock_app = typer.Typer(
+    name="stock", help="Look at and set stock levels (for sales, restocks and rehearsals)."
+)
+
+
+@stock_app.command("set")
+def stock_set(
+    sku_id: Annotated[str, typer.Argument(help="The SKU, e.g. sku_000042_1.")],
+    quantity: Annotated[
+        int,
+        typer.Option(min=0, help="The SKU's stock: new SKUs start with it, restocks move by the difference."),
+    ],
+    per_customer_limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many units per customer (a flash-sale SKU).")
+    ] = None,
+    topology: TopologyOpt = "local",
+    data_dir: DataDirOpt = Path(".peakshop"),
+) -> None:
+    """Set one SKU's stock and per-customer limit, and print its levels."""
+    from peakshop.runtime import prepare
+
+    try:
+        settings = _settings(topology, data_dir)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+    level = asyncio.run(prepare.set_stock(settings, sku_id, quantity, per_customer_limit))
+    console.print(
+        f"{level.sku_id}: initial {level.initial}, available {level.available}, reserved {level.reserved}, "
+        f"sold {level.sold}, per-customer limit {level.per_customer_limit or 'none'}"
+    )
+
+
+app.add_typer(stock_app)
 app.add_typer(slo_app, name="slo")
 
 

@@ -63,9 +63,15 @@ class Metrics:
         )
         # Zero-valued children make the series exist before the first event, so rules never see
         # "no data" where they should see "nothing happened".
-        for outcome in ("confirmed", "failed"):
-            self.orders.labels(outcome)
-        self.oversell.inc(0)
+        for counter, outcomes in (
+            (self.orders, ("confirmed", "failed")),
+            (self.checkout_duration, ("confirmed", "failed")),
+            (self.reservations, ("reserved", "committed", "released", "expired", "rejected")),
+            (self.payments, ("authorized", "captured", "declined", "error", "timeout", "voided", "refunded")),
+            (self.admissions, ("admitted", "rejected")),
+        ):
+            for outcome in outcomes:
+                counter.labels(outcome)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

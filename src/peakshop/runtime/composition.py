@@ -22,6 +22,12 @@ from peakshop.cart.settings import load_cart_settings
 from peakshop.catalog.client import CatalogClient, HttpCatalogClient
 from peakshop.catalog.service import CatalogService
 from peakshop.catalog.settings import load_catalog_settings
+from peakshop.inventory.client import HttpInventoryClient, InventoryClient, LocalInventoryClient
+from peakshop.inventory.service import InventoryService
+from peakshop.inventory.settings import load_inventory_settings
+from peakshop.orders.client import HttpOrdersClient, OrdersClient
+from peakshop.orders.service import OrdersService
+from peakshop.orders.settings import load_orders_settings
 from peakshop.payments.client import HttpPaymentsClient, PaymentsClient
 from peakshop.payments.service import PaymentsService
 from peakshop.payments.settings import load_payments_settings
@@ -97,6 +103,16 @@ class Process:
             return service.client()
         return self._remote(HttpCartClient(self._url("cart"), self._timeout))
 
+    def inventory(self) -> InventoryClient:
+        if isinstance(service := self.services.get("inventory"), InventoryService):
+            return LocalInventoryClient(service)
+        return self._remote(HttpInventoryClient(self._url("inventory"), self._timeout))
+
+    def orders(self) -> OrdersClient:
+        if isinstance(service := self.services.get("orders"), OrdersService):
+            return service.client()
+        return self._remote(HttpOrdersClient(self._url("orders"), self._timeout))
+
     def payments(self) -> PaymentsClient:
         if isinstance(service := self.services.get("payments"), PaymentsService):
             return service.client()
@@ -165,12 +181,23 @@ class Process:
 
 
 # Dependencies first: a service's clients must exist before the service that calls them.
-BUILD_ORDER = ("catalog", "users", "cart", "payments", "storefront")
+BUILD_ORDER = ("catalog", "users", "cart", "inventory", "payments", "orders", "storefront")
 
 BUILDERS: dict[str, Callable[[Process], HostedService]] = {
     "catalog": lambda p: CatalogService(p.infra, load_catalog_settings()),
     "users": lambda p: UsersService(p.infra, load_users_settings()),
     "cart": lambda p: CartService(p.infra, load_cart_settings(), p.catalog()),
+    "inventory": lambda p: InventoryService(p.infra, load_inventory_settings()),
     "payments": lambda p: PaymentsService(p.infra, load_payments_settings()),
-    "storefront": lambda p: StorefrontService(load_storefront_settings(), p.catalog(), p.users()),
+    "orders": lambda p: OrdersService(
+        p.infra, load_orders_settings(), cart=p.cart(), inventory=p.inventory(), payments=p.payments()
+    ),
+    "storefront": lambda p: StorefrontService(
+        load_storefront_settings(),
+        p.metrics,
+        catalog=p.catalog(),
+        users=p.users(),
+        cart=p.cart(),
+        orders=p.orders(),
+    ),
 }

@@ -6,6 +6,7 @@ product page costs one lookup and no JSON work here.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 import msgspec
@@ -18,7 +19,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from peakshop.contracts.catalog import Category, Product, ProductPage, ProductQuery
 from peakshop.contracts.common import Document
 from peakshop.contracts.users import Account, Address, Credentials, NewAccount, NewAddress, Session
-from peakshop.platform.problems import PROBLEM_CONTENT_TYPE, Unauthorized
+from peakshop.platform.problems import PROBLEM_CONTENT_TYPE, NotFound, Unauthorized
 from peakshop.storefront.service import StorefrontService
 
 
@@ -115,7 +116,12 @@ def create_router(shop: StorefrontService) -> Router:
 
     @post("/sessions", status_code=HTTP_201_CREATED, responses=WRITE_PROBLEMS, summary="Log in")
     async def log_in(request: Request[Any, Any, State], data: JSONBody[Credentials]) -> Session:
-        return await shop.users.log_in(data, _client_ip(request))
+        """Log in; an anonymous cart named by the `Cart-Id` header joins the account's cart."""
+        session = await shop.users.log_in(data, _client_ip(request))
+        if cart_id := request.headers.get("cart-id"):
+            with contextlib.suppress(NotFound):  # a cart that is gone is no reason to refuse a log-in
+                await shop.cart.merge(cart_id, session.account.id)
+        return session
 
     @delete("/sessions/current", status_code=HTTP_204_NO_CONTENT, responses=WRITE_PROBLEMS, summary="Log out")
     async def log_out(request: Request[Any, Any, State]) -> None:

@@ -1,0 +1,1 @@
+"""The inventory service: stock per SKU, reservations with expiry, sold counts."""

@@ -1,0 +1,3 @@
+from peakshop.platform.migrations import run_env
+
+run_env()

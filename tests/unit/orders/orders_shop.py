@@ -1,0 +1,177 @@
+"""A shop for orders tests: real inventory and payments services in-process, a small fake cart.
+
+Used by the SQLite tests here and by the PostgreSQL ones in `tests/integration/orders`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from peakshop.contracts.cart import Cart, CartLine
+from peakshop.contracts.inventory import SetStock, StockLevel
+from peakshop.contracts.orders import PlaceOrder, ShippingAddress
+from peakshop.inventory.client import LocalInventoryClient
+from peakshop.inventory.service import MIGRATIONS as INVENTORY_MIGRATIONS
+from peakshop.inventory.service import InventoryService
+from peakshop.inventory.settings import InventorySettings
+from peakshop.orders.service import MIGRATIONS as ORDERS_MIGRATIONS
+from peakshop.orders.service import OrdersService
+from peakshop.orders.settings import OrdersSettings
+from peakshop.payments.service import MIGRATIONS as PAYMENTS_MIGRATIONS
+from peakshop.payments.service import PaymentsService
+from peakshop.payments.settings import PaymentsSettings
+from peakshop.platform.bus import InProcessBus
+from peakshop.platform.cache import MemoryCache
+from peakshop.platform.metrics import Metrics
+from peakshop.platform.migrations import upgrade
+from peakshop.platform.problems import Conflict, NotFound
+from peakshop.platform.service import Infrastructure
+from peakshop.platform.settings import PlatformSettings
+
+PRICES = {"sku-red": 1_250, "sku-blue": 990, "sku-last": 5_000}
+ADDRESS = ShippingAddress(
+    name="Ada Buyer", line1="1 Market Street", city="Berlin", postal_code="10115", country="DE"
+)
+
+
+class Crashed(BaseException):
+    """Stands in for SIGKILL in-process: nothing in the saga catches it, so nothing is compensated."""
+
+
+def crash(step: str) -> None:
+    raise Crashed(step)
+
+
+class FakeClock:
+    """Wall-clock time that moves only when a test says so."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class FakeCart:
+    """Carts priced from a fixed price list, with the two calls a checkout makes."""
+
+    carts: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)
+    checked_out: dict[str, str] = field(default_factory=dict)
+    reads: int = 0
+
+    def fill(self, cart_id: str, account_id: str, **quantities: int) -> None:
+        self.carts[cart_id] = (account_id, {sku.replace("_", "-"): qty for sku, qty in quantities.items()})
+
+    async def checkout_lines(self, cart_id: str, account_id: str) -> Cart:
+        self.reads += 1
+        found = self.carts.get(cart_id)
+        if found is None or found[0] != account_id:
+            raise NotFound(f"There is no cart {cart_id}.", slug="cart-not-found")
+        if cart_id in self.checked_out:
+            raise Conflict("The cart is checked out.", slug="cart-checked-out")
+        lines = [
+            CartLine(sku, "prod-" + sku, sku.title(), qty, PRICES[sku], PRICES[sku] * qty, "EUR")
+            for sku, qty in sorted(found[1].items())
+        ]
+        subtotal = sum(line.line_total for line in lines)
+        count = sum(line.quantity for line in lines)
+        return Cart(cart_id, "account", account_id, "open", lines, count, subtotal, "EUR", 0.0)
+
+    async def mark_checked_out(self, cart_id: str, order_id: str) -> None:
+        self.checked_out.setdefault(cart_id, order_id)
+
+
+@dataclass
+class Shop:
+    infra: Infrastructure
+    inventory: InventoryService
+    payments: PaymentsService
+    orders: OrdersService
+    cart: FakeCart
+    stock: LocalInventoryClient
+    inventory_clock: FakeClock
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.infra.metrics
+
+    def count(self, metric: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(metric, labels) or 0.0
+
+    async def scalar(self, service: str, sql: str, *args: Any) -> Any:
+        db = next(db for db in self.infra.databases if db.schema == service)
+        row = await db.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+    async def charges(self, status: str | None = None) -> int:
+        if status is None:
+            return int(await self.scalar("payments", "SELECT count(*) FROM payments.sandbox_charges"))
+        sql = "SELECT count(*) FROM payments.sandbox_charges WHERE status = $1"
+        return int(await self.scalar("payments", sql, status))
+
+    async def level(self, sku_id: str) -> StockLevel:
+        (found,) = await self.stock.stock([sku_id])
+        return found
+
+    async def restock(self, sku_id: str, quantity: int) -> None:
+        await self.stock.set_stock(SetStock(sku_id, quantity))
+
+
+def order_request(cart_id: str = "cart-1", token: str = "tok_visa", **changes: Any) -> PlaceOrder:
+    return PlaceOrder(cart_id=cart_id, shipping_address=changes.pop("address", ADDRESS), payment_token=token)
+
+
+async def migrate_all(settings: PlatformSettings) -> None:
+    for script, schema in (
+        (INVENTORY_MIGRATIONS, "inventory"),
+        (PAYMENTS_MIGRATIONS, "payments"),
+        (ORDERS_MIGRATIONS, "orders"),
+    ):
+        await asyncio.to_thread(
+            upgrade,
+            script,
+            schema,
+            embedded=settings.embedded,
+            data_dir=settings.data_dir,
+            postgres_url=settings.postgres_url,
+        )
+
+
+async def open_shop(settings: PlatformSettings, *, migrate: bool = True, **orders_overrides: Any) -> Shop:
+    """Start inventory, payments and orders on `settings`' databases; crash hooks raise `Crashed`."""
+    if migrate:
+        await migrate_all(settings)
+    infra = Infrastructure(settings, Metrics(), InProcessBus(), MemoryCache())
+    inventory_clock = FakeClock()
+    inventory = InventoryService(
+        infra, InventorySettings(sweep_interval_seconds=3_600), clock=inventory_clock
+    )
+    payments = PaymentsService(infra, PaymentsSettings(sandbox_webhook_interval_seconds=3_600))
+    cart = FakeCart()
+    stock = LocalInventoryClient(inventory)
+    orders_overrides.setdefault("reconcile_interval_seconds", 3_600)
+    orders_overrides.setdefault("reconcile_after_seconds", 0)
+    orders = OrdersService(
+        infra,
+        OrdersSettings(**orders_overrides),
+        cart=cart,
+        inventory=stock,
+        payments=payments.client(),
+        crash=crash,
+    )
+    for service in (inventory, payments, orders):
+        await service.start()
+    return Shop(infra, inventory, payments, orders, cart, stock, inventory_clock)
+
+
+async def close_shop(shop: Shop) -> None:
+    for service in (shop.orders, shop.payments, shop.inventory):
+        await service.stop()
+    await shop.infra.bus.close()
+    await shop.infra.close_databases()

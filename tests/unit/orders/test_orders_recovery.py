@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import pytest
+
+from peakshop.contracts.orders import ReconciledOrder
+from peakshop.platform.problems import Problem
+from tests.unit.orders.conftest import MakeShop
+from tests.unit.orders.orders_shop import Crashed, Shop, order_request
+
+
+async def stocked(make_shop: MakeShop, **overrides: object) -> Shop:
+    shop = await make_shop(**overrides)
+    await shop.restock("sku-red", 10)
+    shop.cart.fill("cart-1", "acct-1", sku_red=2)
+    return shop
+
+
+async def only_order(shop: Shop, account_id: str = "acct-1") -> tuple[str, str]:
+    (summary,) = (await shop.orders.handlers.orders_of(account_id)).items
+    step = await shop.scalar("orders", "SELECT step FROM orders.orders WHERE id = $1", summary.id)
+    return summary.id, step
+
+
+async def test_a_gateway_timeout_is_503_pending_and_the_reconciler_confirms_with_one_capture(
+    make_shop: MakeShop,
+) -> None:
+    shop = await stocked(make_shop, in_progress_wait_seconds=0)
+    with pytest.raises(Problem) as raised:
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request(token="tok_timeout"))
+    assert (raised.value.status, raised.value.slug) == (503, "payment-pending")
+    assert raised.value.headers["Retry-After"] == "2"
+    order_id, step = await only_order(shop)
+    assert step == "reserved"  # never "failed" before the gateway was asked
+
+    with pytest.raises(Problem) as repeat:
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request(token="tok_timeout"))
+    assert (repeat.value.status, repeat.value.slug) == (409, "checkout-in-progress")
+    assert "Retry-After" in repeat.value.headers
+
+    assert await shop.orders.reconcile(0) == [ReconciledOrder(order_id, "confirmed")]
+    order = await shop.orders.handlers.place_order("acct-1", "key-1", order_request(token="tok_timeout"))
+    assert (order.id, order.status) == (order_id, "confirmed")
+    assert await shop.charges() == 1
+    assert await shop.charges("captured") == 1
+    assert (await shop.level("sku-red")).sold == 2
+    assert await shop.orders.reconcile(0) == []  # nothing left to do
+    assert shop.cart.checked_out == {"cart-1": order_id}
+
+
+async def test_a_crash_between_reserve_and_authorize_is_rolled_back_with_nothing_charged(
+    make_shop: MakeShop,
+) -> None:
+    shop = await stocked(make_shop, crash_after="reserve")
+    with pytest.raises(Crashed):
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    order_id, step = await only_order(shop)
+    assert step == "reserved"
+    assert (await shop.level("sku-red")).reserved == 2
+
+    assert await shop.orders.reconcile(0) == [ReconciledOrder(order_id, "failed")]
+    red = await shop.level("sku-red")
+    assert (red.available, red.reserved, red.sold) == (10, 0, 0)
+    assert await shop.charges() == 0
+    with pytest.raises(Problem) as repeat:
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    assert (repeat.value.status, repeat.value.slug) == (409, "checkout-abandoned")
+
+
+async def test_a_restarted_process_finishes_a_crash_after_authorisation_at_start_up(
+    make_shop: MakeShop,
+) -> None:
+    crashed = await stocked(make_shop, crash_after="authorize")
+    with pytest.raises(Crashed):
+        await crashed.orders.handlers.place_order("acct-1", "key-1", order_request())
+    await crashed.orders.stop()
+    assert await crashed.charges("authorized") == 1
+
+    restarted = await make_shop()  # same files; start() runs one reconciler pass
+    _, step = await only_order(restarted)
+    assert step == "confirmed"
+    assert await restarted.charges("captured") == 1
+    assert (await restarted.level("sku-red")).sold == 2
+    assert restarted.count("peakshop_orders_total", outcome="confirmed") == 1
+
+
+async def test_a_reservation_that_lapsed_before_the_reconciler_came_voids_the_payment(
+    make_shop: MakeShop,
+) -> None:
+    shop = await stocked(make_shop, crash_after="authorize")
+    with pytest.raises(Crashed):
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    shop.inventory_clock.advance(shop.orders.settings.reservation_ttl_seconds + 1)
+    await shop.inventory.sweep()
+
+    order_id, _ = await only_order(shop)
+    assert await shop.orders.reconcile(0) == [ReconciledOrder(order_id, "failed")]
+    _, step = await only_order(shop)
+    assert step == "failed"
+    assert await shop.charges("voided") == 1
+    assert await shop.charges("captured") == 0
+    red = await shop.level("sku-red")
+    assert (red.available, red.reserved, red.sold) == (10, 0, 0)
+
+
+async def test_a_crash_before_reserving_leaves_an_attempt_the_reconciler_fails(make_shop: MakeShop) -> None:
+    shop = await stocked(make_shop)
+
+    async def unreachable(_: object) -> None:
+        raise Problem("inventory is unreachable", status=503, slug="unavailable")
+
+    shop.orders.handlers.inventory.reserve = unreachable  # type: ignore[method-assign]
+    with pytest.raises(Problem) as raised:
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    assert (raised.value.status, raised.value.slug) == (503, "checkout-interrupted")
+    shop.orders.handlers.inventory.reserve = shop.inventory.handlers.reserve  # type: ignore[method-assign]
+    order_id, step = await only_order(shop)
+    assert step == "started"
+    assert await shop.orders.reconcile(0) == [ReconciledOrder(order_id, "failed")]
+    assert await shop.charges() == 0
+
+
+async def test_the_reconciler_leaves_young_attempts_to_their_own_request(make_shop: MakeShop) -> None:
+    shop = await stocked(make_shop, crash_after="reserve")
+    with pytest.raises(Crashed):
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    assert await shop.orders.reconcile(30) == []
+    _, step = await only_order(shop)
+    assert step == "reserved"
