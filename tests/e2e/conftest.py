@@ -6,6 +6,7 @@ SIGINT at the end and must exit cleanly.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,18 @@ from tests.services import need_service, scratch_database
 
 PRODUCTS = 400
 SEED = 7
+
+# What every test shop runs with: cheap password hashes (the tests sign in hundreds of buyers), a
+# log-in limit per address that hundreds of buyers on one loopback address do not hit, and a reconciler
+# that acts within seconds so recovery can be watched.
+TEST_SHOP_ENV = {
+    "PEAKSHOP_LOG_LEVEL": "warning",
+    "PEAKSHOP_USERS_ARGON2_TIME_COST": "1",
+    "PEAKSHOP_USERS_ARGON2_MEMORY_KIB": "1024",
+    "PEAKSHOP_USERS_LOGIN_ATTEMPTS_PER_CLIENT": "100000",
+    "PEAKSHOP_ORDERS_RECONCILE_INTERVAL_SECONDS": "0.5",
+    "PEAKSHOP_ORDERS_RECONCILE_AFTER_SECONDS": "1",
+}
 
 
 def _free_port() -> int:
@@ -39,9 +53,31 @@ class Shop:
     base_url: str
     process: subprocess.Popen[bytes]
     log: Path
+    data_dir: Path
+    env: dict[str, str]
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a `peakshop` command against this shop's databases."""
+        command = [
+            sys.executable,
+            "-m",
+            "peakshop",
+            *args,
+            "--topology",
+            self.topology,
+            "--data-dir",
+            str(self.data_dir),
+        ]
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
+
+    def audit(self) -> dict:  # type: ignore[type-arg]
+        result = self.cli("audit", "--json")
+        report = json.loads(result.stdout)
+        assert result.returncode == (0 if report["ok"] else 1), result.stderr
+        return report  # type: ignore[no-any-return]
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -57,17 +93,20 @@ class Shop:
         return self.process.returncode
 
 
-def start_shop(topology: str, workdir: Path, env_extra: dict[str, str], timeout: float = 120) -> Shop:
-    port = _free_port()
+def start_shop(
+    topology: str, workdir: Path, env_extra: dict[str, str], timeout: float = 120, port: int | None = None
+) -> Shop:
+    port = port or _free_port()
     log = workdir / f"shop-{Path(topology).stem}.log"
-    env = {**os.environ, "PEAKSHOP_LOG_LEVEL": "warning", **env_extra}
+    env = {**os.environ, **TEST_SHOP_ENV, **env_extra}
+    data_dir = workdir / "data"
     command = [
         sys.executable, "-m", "peakshop", "up", "--topology", topology, "--port", str(port),
-        "--data-dir", str(workdir / "data"), "--products", str(PRODUCTS),
+        "--data-dir", str(data_dir), "--products", str(PRODUCTS),
     ]  # fmt: skip
-    with log.open("wb") as sink:
+    with log.open("ab") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=workdir)
-    shop = Shop(topology, f"http://127.0.0.1:{port}", process, log)
+    shop = Shop(topology, f"http://127.0.0.1:{port}", process, log, data_dir, env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -93,6 +132,34 @@ def _split_topology(path: Path) -> str:
     return str(path)
 
 
+@contextmanager
+def fresh_shop(topology: str, workdir: Path, env_extra: dict[str, str] | None = None) -> Iterator[ShopSetup]:
+    """A shop of its own (data and servers' namespaces), for tests that crash or restart it."""
+    if topology == "local":
+        yield ShopSetup("local", workdir, dict(env_extra or {}))
+        return
+    for name, port in (("PostgreSQL", 5432), ("Redis", 6379), ("RabbitMQ", 5672)):
+        need_service(name, "127.0.0.1", port)
+    with scratch_database() as url:
+        env = {
+            "PEAKSHOP_POSTGRES_URL": url,
+            "PEAKSHOP_NAMESPACE": f"t{uuid.uuid4().hex[:10]}",
+            "PEAKSHOP_REDIS_URL": "redis://127.0.0.1:6379/14",
+            **(env_extra or {}),
+        }
+        yield ShopSetup(_split_topology(workdir / "topology.toml"), workdir, env)
+
+
+@dataclass
+class ShopSetup:
+    topology: str
+    workdir: Path
+    env: dict[str, str]
+
+    def start(self, **more_env: str) -> Shop:
+        return start_shop(self.topology, self.workdir, {**self.env, **more_env})
+
+
 @pytest.fixture(scope="session")
 def local_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     shop = start_shop("local", tmp_path_factory.mktemp("local"), {})
@@ -102,18 +169,8 @@ def local_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
 
 @pytest.fixture(scope="session")
 def split_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    need_service("PostgreSQL", "127.0.0.1", 5432)
-    need_service("Redis", "127.0.0.1", 6379)
-    need_service("RabbitMQ", "127.0.0.1", 5672)
-    workdir = tmp_path_factory.mktemp("split")
-    topology = _split_topology(workdir / "topology.toml")
-    with scratch_database() as url:
-        env = {
-            "PEAKSHOP_POSTGRES_URL": url,
-            "PEAKSHOP_NAMESPACE": f"t{uuid.uuid4().hex[:10]}",
-            "PEAKSHOP_REDIS_URL": "redis://127.0.0.1:6379/14",
-        }
-        shop = start_shop(topology, workdir, env)
+    with fresh_shop("split", tmp_path_factory.mktemp("split")) as setup:
+        shop = setup.start()
         yield shop
         assert shop.stop() == 0, shop.output()[-3000:]
 

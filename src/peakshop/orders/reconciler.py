@@ -5,7 +5,7 @@ record of whether money was taken: an authorised or captured payment drives the 
 the units, capture, confirm); a declined, failed or absent one rolls it back (release the units, fail
 the order). An outcome still unknown is left for the next pass. Attempts are claimed with a lease (see
 `OrdersRepository.claim_unfinished`), so several replicas share the work without doing it twice;
-an attempt left unsettled keeps its lease, which spaces out the retries.
+an attempt left unsettled is tried again after `reconcile_retry_seconds`.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ class Reconciler:
             except Exception:
                 log.exception("reconcile_failed", order_id=attempt.id)
                 outcome = "unsettled"
+            if outcome == "unsettled":
+                _, repository = self._handlers.store
+                await repository.retry_claim_at(attempt.id, self._now() + settings.reconcile_retry_seconds)
             report.append(ReconciledOrder(attempt.id, outcome))
         if report:
             log.info("reconciled", orders=[(r.order_id, r.outcome) for r in report])

@@ -272,6 +272,11 @@ class OrdersRepository:
         )
         return sorted((_attempt(row) for row in rows), key=lambda a: (a.created_at, a.id))
 
+    async def retry_claim_at(self, order_id: str, when: float) -> None:
+        """Shorten the lease of an attempt a pass could not settle, so the next try comes sooner."""
+        async with self._db.transaction() as tx:
+            await tx.execute(f"UPDATE {SCHEMA}.orders SET claimed_until = $1 WHERE id = $2", when, order_id)
+
     # --- the audit --------------------------------------------------------------------------------
 
     async def confirmed_totals(self) -> list[ConfirmedOrderFact]:

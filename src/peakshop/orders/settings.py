@@ -24,6 +24,9 @@ class OrdersSettings(msgspec.Struct, kw_only=True, frozen=True):
     reconcile_lease_seconds: float = 120.0
     """How long a reconciler keeps an attempt it claimed from other replicas (and, when the payment's
     outcome is still unknown, from its own next passes)."""
+    reconcile_retry_seconds: float = 10.0
+    """When a pass could not settle an attempt because a service or the provider did not answer, how
+    soon to try it again (shorter than the lease: an outage of seconds should not cost minutes)."""
     reconcile_batch_size: int = 100
     """Attempts one reconciler pass claims at most."""
     in_progress_wait_seconds: float = 10.0
@@ -49,6 +52,10 @@ class OrdersSettings(msgspec.Struct, kw_only=True, frozen=True):
             )
         if not 1 <= self.reconcile_lease_seconds <= 3_600:
             raise SettingsError("PEAKSHOP_ORDERS_RECONCILE_LEASE_SECONDS must be between 1 and 3600")
+        if not 0.05 <= self.reconcile_retry_seconds <= self.reconcile_lease_seconds:
+            raise SettingsError(
+                "PEAKSHOP_ORDERS_RECONCILE_RETRY_SECONDS must be between 0.05 and the lease seconds"
+            )
         if not 1 <= self.reconcile_batch_size <= 10_000:
             raise SettingsError("PEAKSHOP_ORDERS_RECONCILE_BATCH_SIZE must be between 1 and 10000")
         if not 0 <= self.in_progress_wait_seconds <= 30:
