@@ -332,6 +332,7 @@ class OrdersHandlers:
         if moved:
             self._metrics.orders.labels("confirmed").inc()
             self._wake_relay()
+            log.info("order_confirmed", order_id=attempt.id, total=attempt.total, currency=attempt.currency)
         return moved
 
     async def _advance(self, order_id: str, target: Step, sources: tuple[Step, ...]) -> bool:

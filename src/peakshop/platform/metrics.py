@@ -58,9 +58,6 @@ class Metrics:
         self.outbox_published = Counter(
             "peakshop_outbox_published", "Outbox events relayed to the bus.", ["service"], registry=r
         )
-        self.outbox_backlog = Gauge(
-            "peakshop_outbox_backlog", "Outbox events not yet relayed.", ["service"], registry=r
-        )
         # Zero-valued children make the series exist before the first event, so rules never see
         # "no data" where they should see "nothing happened".
         for counter, outcomes in (
