@@ -122,3 +122,22 @@ async def test_the_inbox_runs_a_handler_once_per_message(db: database.Database) 
     assert calls.count("once") >= 1
     rows = await db.fetch("SELECT id FROM demo.things")
     assert [r[0] for r in rows] == ["once"]
+
+
+async def test_the_statement_log_records_what_a_block_sends_grouped_by_transaction(db: database.Database) -> None:
+    log: list[database.Statement] = []
+    token = database.statement_log.set(log)
+    try:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", "s", 1)
+            await tx.fetchval("SELECT qty FROM demo.things WHERE id = $1", "s")
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE demo.things SET qty = 2 WHERE id = $1", "s")
+        await db.fetch("SELECT id FROM demo.things")
+    finally:
+        database.statement_log.reset(token)
+    await db.fetch("SELECT 1")  # outside the block: not recorded
+    assert [s.sql.split()[0] for s in log] == ["INSERT", "SELECT", "UPDATE", "SELECT"]
+    assert log[0].transaction == log[1].transaction != log[2].transaction
+    assert log[3].transaction == 0 and {s.schema for s in log} == {"demo"}
+    assert log[0].args == ("s", 1)

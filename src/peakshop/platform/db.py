@@ -9,13 +9,15 @@ normally commits, one that raises rolls back, and nothing inside it commits on i
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import aiosqlite
 import asyncpg
@@ -50,6 +52,27 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
+class Statement(NamedTuple):
+    """One SQL statement as sent: which schema's database, which transaction of it, the text, the args."""
+
+    schema: str
+    transaction: int
+    sql: str
+    args: tuple[Any, ...]
+
+
+# Set to a list to record every statement sent in this context (the checkout benchmark counts and
+# replays a checkout's statements this way); None, the default, costs one lookup per statement.
+statement_log: ContextVar[list[Statement] | None] = ContextVar("peakshop_statement_log", default=None)
+_transactions = itertools.count(1)
+
+
+def _record(schema: str, transaction: int, sql: str, args: tuple[Any, ...]) -> None:
+    log = statement_log.get()
+    if log is not None:
+        log.append(Statement(schema, transaction, sql, args))
+
+
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
@@ -65,26 +88,34 @@ def to_sqlite(sql: str) -> str:
 class _PgExecutor:
     dialect: Dialect = "postgresql"
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, schema: str = "", transaction: int = 0) -> None:
         self._conn = conn
+        self._schema = schema
+        self._tx = transaction
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        _record(self._schema, self._tx, sql, args)
         return list(await self._conn.fetch(sql, *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        _record(self._schema, self._tx, sql, args)
         return await self._conn.fetchrow(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
+        _record(self._schema, self._tx, sql, args)
         return await self._conn.fetchval(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> int:
+        _record(self._schema, self._tx, sql, args)
         status = await self._conn.execute(sql, *args)
         # "UPDATE 3", "INSERT 0 1", "DELETE 0": the last word is the row count.
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
-        await self._conn.executemany(sql, list(args))
+        rows = list(args)
+        _record(self._schema, self._tx, sql, tuple(rows))
+        await self._conn.executemany(sql, rows)
 
 
 class _NoReset(asyncpg.Connection):
@@ -120,12 +151,14 @@ class PostgresDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._pool.acquire() as conn, conn.transaction():
-            yield _PgExecutor(conn)
+            yield _PgExecutor(conn, self.schema, next(_transactions))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        _record(self.schema, 0, sql, args)
         return list(await self._pool.fetch(sql, *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        _record(self.schema, 0, sql, args)
         return await self._pool.fetchrow(sql, *args)
 
     async def ping(self) -> None:
@@ -141,13 +174,17 @@ class PostgresDatabase:
 class _SqliteExecutor:
     dialect: Dialect = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, schema: str = "", transaction: int = 0) -> None:
         self._conn = conn
+        self._schema = schema
+        self._tx = transaction
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        _record(self._schema, self._tx, sql, args)
         return list(await self._conn.execute_fetchall(to_sqlite(sql), args))
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        _record(self._schema, self._tx, sql, args)
         rows = await self._conn.execute_fetchall(to_sqlite(sql), args)
         return rows[0] if rows else None  # type: ignore[index]
 
@@ -156,13 +193,16 @@ class _SqliteExecutor:
         return None if row is None else row[0]
 
     async def execute(self, sql: str, *args: Any) -> int:
+        _record(self._schema, self._tx, sql, args)
         cursor = await self._conn.execute(to_sqlite(sql), args)
         count = cursor.rowcount
         await cursor.close()
         return max(count, 0)
 
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
-        await self._conn.executemany(to_sqlite(sql), list(args))
+        rows = list(args)
+        _record(self._schema, self._tx, sql, tuple(rows))
+        await self._conn.executemany(to_sqlite(sql), rows)
 
 
 async def _open_sqlite(path: Path, schema: str) -> aiosqlite.Connection:
@@ -205,7 +245,7 @@ class SqliteDatabase:
         async with self._write_lock:
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield _SqliteExecutor(self._writer)
+                yield _SqliteExecutor(self._writer, self.schema, next(_transactions))
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
@@ -213,9 +253,11 @@ class SqliteDatabase:
                 await self._writer.execute("COMMIT")
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        _record(self.schema, 0, sql, args)
         return list(await self._reader.execute_fetchall(to_sqlite(sql), args))
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        _record(self.schema, 0, sql, args)
         rows = await self._reader.execute_fetchall(to_sqlite(sql), args)
         return rows[0] if rows else None  # type: ignore[index]
 
