@@ -29,10 +29,12 @@ PRODUCTS = 400
 SEED = 7
 
 # What every test shop runs with: cheap password hashes (the tests sign in hundreds of buyers), a
-# log-in limit per address that hundreds of buyers on one loopback address do not hit, and a reconciler
-# that acts within seconds so recovery can be watched.
+# log-in limit per address that hundreds of buyers on one loopback address do not hit, a reconciler
+# that acts within seconds so recovery can be watched, and small connection pools, so that a split
+# shop (seven processes) leaves PostgreSQL's 100 connections to the other tests running beside it.
 TEST_SHOP_ENV = {
     "PEAKSHOP_LOG_LEVEL": "warning",
+    "PEAKSHOP_DB_POOL_SIZE": "4",
     "PEAKSHOP_USERS_ARGON2_TIME_COST": "1",
     "PEAKSHOP_USERS_ARGON2_MEMORY_KIB": "1024",
     "PEAKSHOP_USERS_LOGIN_ATTEMPTS_PER_CLIENT": "100000",

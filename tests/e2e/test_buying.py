@@ -142,3 +142,20 @@ async def test_a_crash_between_reservation_and_payment_is_recovered_at_restart(
             _assert_audit_clean(restarted)
         finally:
             assert restarted.stop() == 0
+
+
+async def test_the_cart_closes_once_its_order_is_placed(shop: Shop) -> None:
+    async with client_for(shop.base_url) as client:
+        buyer = await sign_up(client, "closing")
+        await add_to_cart(client, buyer, await a_sku_in_stock(client, skip=15))
+        placed = await check_out(client, buyer)
+        assert placed.status_code == 201, placed.text
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the cart service closes it on OrderPlaced, off the request
+            cart = (await client.get("/api/cart", headers=buyer.auth)).json()
+            if cart["id"] != buyer.cart_id:
+                break
+            await asyncio.sleep(0.1)
+        assert cart["id"] != buyer.cart_id and cart["lines"] == [], cart
+        again = await check_out(client, buyer)  # the closed cart cannot be bought twice
+        assert again.status_code in (404, 409), again.text

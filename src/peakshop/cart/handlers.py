@@ -216,6 +216,17 @@ class CartHandlers:
         if self._outbox_written is not None:
             self._outbox_written()
 
+    async def close_for_order(self, tx: Executor, cart_id: str, order_id: str) -> None:
+        """Close the cart an order was placed from, inside the caller's unit of work (the inbox's)."""
+        closed = await self.repository.mark_checked_out(tx, cart_id, order_id, self._now())
+        if closed is None:
+            # Already closed (by an earlier delivery, or by `mark_checked_out`): nothing to do.
+            return
+        event = CartCheckedOut(cart_id=cart_id, order_id=order_id, account_id=closed.account_id)
+        await add_to_outbox(tx, SCHEMA, TOPIC_CART_CHECKED_OUT, event)
+        if self._outbox_written is not None:
+            self._outbox_written()
+
     # --- the parts ----------------------------------------------------------------------------------
 
     async def _visible(self, cart_id: str, account_id: str | None) -> tuple[StoredCart, list[StoredLine]]:

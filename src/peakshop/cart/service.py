@@ -12,8 +12,9 @@ from peakshop.cart.client import LocalCartClient
 from peakshop.cart.domain import SCHEMA
 from peakshop.cart.handlers import CartHandlers
 from peakshop.cart.settings import CartSettings
-from peakshop.platform.db import Database
-from peakshop.platform.outbox import OutboxRelay
+from peakshop.contracts.orders import TOPIC_ORDER_PLACED, OrderPlaced
+from peakshop.platform.db import Database, Executor
+from peakshop.platform.outbox import OutboxRelay, inbox_handler
 from peakshop.platform.problems import Unavailable
 from peakshop.platform.service import Infrastructure
 
@@ -57,6 +58,14 @@ class CartService:
             self._db, self._infra.bus, self._infra.metrics, interval=self.settings.relay_interval
         )
         self._relay.start()
+        self._infra.bus.subscribe(
+            "cart.close-on-order-placed",
+            [TOPIC_ORDER_PLACED],
+            inbox_handler(self._db, "cart.close-on-order-placed", OrderPlaced, self._close_for_order),
+        )
+
+    async def _close_for_order(self, tx: Executor, placed: OrderPlaced) -> None:
+        await self.handlers.close_for_order(tx, placed.cart_id, placed.order_id)
 
     async def stop(self) -> None:
         self.handlers.unbind()

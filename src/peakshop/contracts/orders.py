@@ -120,6 +120,8 @@ class OrderPlaced(msgspec.Struct, frozen=True):
     total: int
     currency: str
     lines: list[OrderLine]
+    cart_id: str
+    """The cart the order was made from: the cart service closes it on this event."""
 
 
 class OrderFailed(msgspec.Struct, frozen=True):

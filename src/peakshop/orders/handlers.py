@@ -278,11 +278,8 @@ class OrdersHandlers:
                 log.error("captured_payment_for_failed_order", order_id=attempt.id)
                 await self.give_back(attempt.id)
             return await self._answer(current)
-        try:
-            await self.cart.mark_checked_out(attempt.cart_id, attempt.id)
-        except Exception:
-            # The order stands either way; the cart stays open and its owner can empty it.
-            log.warning("cart_not_marked_checked_out", order_id=attempt.id, cart_id=attempt.cart_id)
+        # The cart closes when the cart service takes `OrderPlaced` from the bus: off this path, and
+        # certain to happen once the order is confirmed (the event commits with the confirmation).
         confirmed = dataclasses.replace(attempt, step="confirmed", updated_at=confirmed_at)
         return confirmed.order(lines)
 
@@ -327,7 +324,9 @@ class OrdersHandlers:
     async def _confirm(self, attempt: Attempt, lines: list[OrderLine], now: float) -> bool:
         db, repository = self.store
         async with db.transaction() as tx:
-            placed = OrderPlaced(attempt.id, attempt.account_id, attempt.total, attempt.currency, lines)
+            placed = OrderPlaced(
+                attempt.id, attempt.account_id, attempt.total, attempt.currency, lines, attempt.cart_id
+            )
             moved = await repository.confirm(tx, attempt.id, now, Envelope.wrap(TOPIC_ORDER_PLACED, placed))
         if moved:
             self._metrics.orders.labels("confirmed").inc()

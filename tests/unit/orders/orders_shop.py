@@ -9,9 +9,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from peakshop.contracts.cart import Cart, CartLine
 from peakshop.contracts.inventory import SetStock, StockLevel
-from peakshop.contracts.orders import PlaceOrder, ShippingAddress
+from peakshop.contracts.orders import TOPIC_ORDER_PLACED, OrderPlaced, PlaceOrder, ShippingAddress
 from peakshop.inventory.client import LocalInventoryClient
 from peakshop.inventory.service import MIGRATIONS as INVENTORY_MIGRATIONS
 from peakshop.inventory.service import InventoryService
@@ -114,6 +116,13 @@ class Shop:
             return int(await self.scalar("payments", "SELECT count(*) FROM payments.sandbox_charges"))
         sql = "SELECT count(*) FROM payments.sandbox_charges WHERE status = $1"
         return int(await self.scalar("payments", sql, status))
+
+    async def placed_carts(self) -> dict[str, str]:
+        """Order id → cart id, from the `OrderPlaced` events orders wrote to its outbox."""
+        db = next(db for db in self.infra.databases if db.schema == "orders")
+        rows = await db.fetch("SELECT payload FROM orders.outbox WHERE topic = $1", TOPIC_ORDER_PLACED)
+        events = [msgspec.json.decode(bytes(row[0]), type=OrderPlaced) for row in rows]
+        return {event.order_id: event.cart_id for event in events}
 
     async def level(self, sku_id: str) -> StockLevel:
         (found,) = await self.stock.stock([sku_id])

@@ -44,7 +44,7 @@ async def test_a_gateway_timeout_is_503_pending_and_the_reconciler_confirms_with
     assert await shop.charges("captured") == 1
     assert (await shop.level("sku-red")).sold == 2
     assert await shop.orders.reconcile(0) == []  # nothing left to do
-    assert shop.cart.checked_out == {"cart-1": order_id}
+    assert await shop.placed_carts() == {order_id: "cart-1"}
 
 
 async def test_a_crash_between_reserve_and_authorize_is_rolled_back_with_nothing_charged(
