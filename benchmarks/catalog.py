@@ -14,7 +14,6 @@ Needs `wrk` (Debian package `wrk`) and `taskset` (util-linux).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -39,6 +38,7 @@ def serve(port: int, data_dir: str) -> None:
     from peakshop.platform.settings import load_platform_settings
     from peakshop.platform.telemetry import configure_logging
     from peakshop.runtime.composition import Process
+    from peakshop.runtime.server import run
     from peakshop.runtime.server import serve as serve_app
     from peakshop.runtime.topology import load_topology
 
@@ -57,7 +57,7 @@ def serve(port: int, data_dir: str) -> None:
     topology = load_topology("local").with_port("shop", port)
     process = Process(topology, "shop", settings)
     app = process.app(extra_routers=[baseline])
-    asyncio.run(serve_app(app, process.readiness, host="127.0.0.1", port=port, drain_seconds=0))
+    run(serve_app(app, process.readiness, host="127.0.0.1", port=port, drain_seconds=0), settings.event_loop)
 
 
 def _free_port() -> int:
@@ -173,7 +173,17 @@ def main() -> None:
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
-            ["taskset", "-c", SERVER_CORE, sys.executable, __file__, "--serve", str(port), "--data-dir", str(data_dir)],
+            [
+                "taskset",
+                "-c",
+                SERVER_CORE,
+                sys.executable,
+                __file__,
+                "--serve",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
             env={**os.environ, "PEAKSHOP_LOG_LEVEL": "warning"},
         )
         try:

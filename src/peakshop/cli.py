@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from peakshop.platform.settings import PlatformSettings, SettingsError, load_platform_settings
 from peakshop.platform.telemetry import configure_logging, configure_tracing
+from peakshop.rehearsal.cli import rehearse
 from peakshop.slo.cli import app as slo_app
 
 app = typer.Typer(
@@ -156,6 +157,7 @@ def _serve_process(
     topology_name: str, process: str, host: str, port: int | None, settings: PlatformSettings
 ) -> None:
     from peakshop.runtime.composition import Process
+    from peakshop.runtime.server import run
     from peakshop.runtime.server import serve as serve_app
     from peakshop.runtime.topology import load_topology
 
@@ -169,10 +171,11 @@ def _serve_process(
     configure_logging(settings.log_level, settings.log_format, process=process)
     configure_tracing(f"peakshop-{process}")
     shop = Process(topo, process, settings)
-    asyncio.run(
+    run(
         serve_app(
             shop.app(), shop.readiness, host=host, port=listen_port, drain_seconds=settings.drain_seconds
-        )
+        ),
+        settings.event_loop,
     )
 
 
@@ -288,6 +291,7 @@ def stock_set(
     )
 
 
+app.command("rehearse")(rehearse)
 app.add_typer(stock_app)
 app.add_typer(slo_app, name="slo")
 

@@ -124,7 +124,9 @@ async def test_the_inbox_runs_a_handler_once_per_message(db: database.Database) 
     assert [r[0] for r in rows] == ["once"]
 
 
-async def test_the_statement_log_records_what_a_block_sends_grouped_by_transaction(db: database.Database) -> None:
+async def test_the_statement_log_records_what_a_block_sends_grouped_by_transaction(
+    db: database.Database,
+) -> None:
     log: list[database.Statement] = []
     token = database.statement_log.set(log)
     try:

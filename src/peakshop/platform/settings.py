@@ -66,6 +66,7 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     seed: int = 42
     webhook_secret: str = "peakshop-dev-webhook-secret"
     http_client_timeout: float = 10.0
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # Prefix of Redis keys and RabbitMQ exchange/queue names, so that shops can share those servers.
     namespace: str = "peakshop"
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 from granian.constants import Interfaces
@@ -18,6 +20,19 @@ from litestar import Litestar
 from peakshop.platform.web import Readiness
 
 log = structlog.get_logger("peakshop.server")
+
+
+def run(main: Coroutine[Any, Any, None], event_loop: str = "uvloop") -> None:
+    """Run a process's main coroutine on uvloop (libuv's loop, much faster at sockets) or asyncio's."""
+    if event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # not built for this platform: the standard loop does the same work
+            pass
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 async def serve(app: Litestar, readiness: Readiness, *, host: str, port: int, drain_seconds: float) -> None:

@@ -1,0 +1,5 @@
+"""`python -m peakshop.rehearsal` runs `peakshop rehearse`."""
+
+from peakshop.rehearsal.cli import main
+
+main()
