@@ -159,7 +159,6 @@ class InventoryHandlers:
                 if not await repository.insert_reservation(tx, reservation, now):
                     return await self._replay(tx, repository, reservation)
                 await self._take(tx, repository, reservation)
-                await repository.insert_lines(tx, reservation.id, lines)
         except Conflict as conflict:
             if conflict.slug in ("sold-out", "purchase-limit"):
                 self._count("rejected")
@@ -169,7 +168,7 @@ class InventoryHandlers:
 
     async def _take(self, tx: Executor, repository: InventoryRepository, reservation: Reservation) -> None:
         lines = reservation.lines
-        taken = await repository.take_stock(tx, lines)
+        taken = await repository.take_stock(tx, reservation.id, lines)
         if len(taken) < len(lines):
             missing = sorted({line.sku_id for line in lines} - {sku.sku_id for sku in taken})
             known = await repository.known_skus(tx, missing)
@@ -204,9 +203,9 @@ class InventoryHandlers:
         db, repository = self._store
         now = self._now()
         async with db.transaction() as tx:
-            row = await repository.change_status(tx, reservation_id, "committed", now, live_at=now)
-            if row is not None:
-                moved = await repository.move_reserved(tx, [reservation_id], "sold")
+            done = await repository.commit(tx, reservation_id, now)
+            if done is not None:
+                row, moved = done
                 committed = _reservation(row, "committed", moved)
             else:
                 committed = None

@@ -67,13 +67,18 @@ class _Sql:
         # Take units from every requested SKU that has enough; the caller compares the rows returned
         # with the lines asked for and rolls back on any shortfall.
         if pg:
+            # One statement on PostgreSQL: lock in SKU order, take, and write the reservation's lines
+            # for what was taken. A shortfall makes the caller roll the whole transaction back.
             self.take = (
                 f"WITH wanted AS MATERIALIZED (SELECT s.sku_id, v.quantity FROM {s}.stock s "
-                f"JOIN {lines('$1', '$2')} ON v.sku_id = s.sku_id ORDER BY s.sku_id FOR UPDATE OF s) "
-                f"UPDATE {s}.stock s SET available = s.available - w.quantity, "
+                f"JOIN {lines('$1', '$2')} ON v.sku_id = s.sku_id ORDER BY s.sku_id FOR UPDATE OF s), "
+                f"taken AS (UPDATE {s}.stock s SET available = s.available - w.quantity, "
                 "reserved = s.reserved + w.quantity "
                 "FROM wanted w WHERE s.sku_id = w.sku_id AND s.available >= w.quantity "
-                "RETURNING s.sku_id, s.per_customer_limit"
+                "RETURNING s.sku_id, s.per_customer_limit, w.quantity), "
+                f"held AS (INSERT INTO {s}.reservation_lines (reservation_id, sku_id, quantity) "
+                "SELECT $3, t.sku_id, t.quantity FROM taken t) "
+                "SELECT sku_id, per_customer_limit FROM taken"
             )
         else:
             self.take = (
@@ -120,6 +125,22 @@ class _Sql:
                     f"RETURNING sku_id, (SELECT sum(l.quantity) FROM {s}.reservation_lines l "
                     f"WHERE {among('l.reservation_id', '$1')} AND l.sku_id = stock.sku_id)"
                 )
+        if pg:
+            # Commit in one statement on PostgreSQL: the status change, then the units of exactly
+            # the reservation it changed, locked in SKU order like every other stock write.
+            self.commit = (
+                f"WITH changed AS (UPDATE {s}.reservations SET status = 'committed', updated_at = $2 "
+                "WHERE id = $1 AND status = 'active' AND expires_at > $2 "
+                "RETURNING id, customer_id, expires_at), "
+                f"freed AS (SELECT l.sku_id, sum(l.quantity) AS quantity FROM {s}.reservation_lines l "
+                "JOIN changed c ON c.id = l.reservation_id GROUP BY l.sku_id), "
+                f"locked AS MATERIALIZED (SELECT s.sku_id, f.quantity FROM {s}.stock s "
+                "JOIN freed f ON f.sku_id = s.sku_id ORDER BY s.sku_id FOR UPDATE OF s), "
+                f"moved AS (UPDATE {s}.stock s SET reserved = s.reserved - k.quantity, "
+                "sold = s.sold + k.quantity FROM locked k WHERE s.sku_id = k.sku_id "
+                "RETURNING s.sku_id, k.quantity) "
+                "SELECT c.id, c.customer_id, c.expires_at, m.sku_id, m.quantity FROM changed c JOIN moved m ON true"
+            )
         lock = " FOR UPDATE SKIP LOCKED" if pg else ""
         # Replicas may sweep at once: SKIP LOCKED gives each its own batch instead of a queue.
         self.expire_due = (
@@ -156,13 +177,19 @@ class InventoryRepository:
         )
         return inserted == 1
 
-    async def take_stock(self, tx: Executor, lines: Sequence[ReservationLine]) -> list[ReservedSku]:
-        """Move units from available to reserved for each line that can be met; returns those SKUs."""
-        rows = await tx.fetch(
-            self._sql.take,
-            self._list([line.sku_id for line in lines]),
-            self._list([line.quantity for line in lines]),
-        )
+    async def take_stock(
+        self, tx: Executor, reservation_id: str, lines: Sequence[ReservationLine]
+    ) -> list[ReservedSku]:
+        """Move units from available to reserved for each line that can be met, and record the lines
+        under the reservation; returns the SKUs taken (fewer than asked: roll back)."""
+        sku_ids = self._list([line.sku_id for line in lines])
+        quantities = self._list([line.quantity for line in lines])
+        if self._pg:
+            rows = await tx.fetch(self._sql.take, sku_ids, quantities, reservation_id)
+        else:
+            rows = await tx.fetch(self._sql.take, sku_ids, quantities)
+            if len(rows) == len(lines):
+                await self.insert_lines(tx, reservation_id, lines)
         return [ReservedSku(row[0], None if row[1] is None else int(row[1])) for row in rows]
 
     async def insert_lines(self, tx: Executor, reservation_id: str, lines: Sequence[ReservationLine]) -> None:
@@ -199,6 +226,23 @@ class InventoryRepository:
             f"WHERE id = $1 AND status = 'active'{due} RETURNING id, customer_id, expires_at",
             *args,
         )
+
+    async def commit(
+        self, tx: Executor, reservation_id: str, now: float
+    ) -> tuple[Row, list[ReservationLine]] | None:
+        """Active and not yet due → committed, its units reserved → sold; None when it was not so."""
+        if self._pg:
+            rows = await tx.fetch(self._sql.commit, reservation_id, now)
+            if not rows:
+                return None
+            moved = sorted(
+                (ReservationLine(r["sku_id"], int(r["quantity"])) for r in rows), key=lambda x: x.sku_id
+            )
+            return rows[0], moved
+        row = await self.change_status(tx, reservation_id, "committed", now, live_at=now)
+        if row is None:
+            return None
+        return row, await self.move_reserved(tx, [reservation_id], "sold")
 
     async def move_reserved(
         self, tx: Executor, reservation_ids: Sequence[str], target: str

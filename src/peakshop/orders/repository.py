@@ -17,6 +17,7 @@ from peakshop.contracts.orders import (
 from peakshop.orders.domain import SCHEMA, Attempt, Step
 from peakshop.platform.db import Database, Executor, Row
 from peakshop.platform.messages import Envelope
+from peakshop.platform.outbox import update_announcing
 
 _COLUMNS = (
     "id, account_id, idempotency_key, request_fingerprint, cart_id, step, failure_reason, "
@@ -187,25 +188,7 @@ class OrdersRepository:
     ) -> bool:
         # The WHERE clause lets only the first to finish an attempt finish it; its event goes with it.
         update = f"UPDATE {SCHEMA}.orders SET {changes} WHERE id = $1 AND {_UNFINISHED_IN}"
-        n = len(args)
-        event_args = [event.id, event.topic, event.payload, event.occurred_at]
-        if self._pg:
-            # One statement: the outbox row is inserted from the row the update returned, if any.
-            inserted = await tx.execute(
-                f"WITH finished AS ({update} RETURNING id) "
-                f"INSERT INTO {SCHEMA}.outbox (id, topic, payload, occurred_at) "
-                f"SELECT ${n + 1}, ${n + 2}, ${n + 3}::bytea, ${n + 4}::double precision FROM finished",
-                *args,
-                *event_args,
-            )
-            return inserted == 1
-        if await tx.execute(update, *args) != 1:
-            return False
-        await tx.execute(
-            f"INSERT INTO {SCHEMA}.outbox (id, topic, payload, occurred_at) VALUES ($1, $2, $3, $4)",
-            *event_args,
-        )
-        return True
+        return await update_announcing(tx, SCHEMA, update, args, "id", event) is not None
 
     # --- reads ------------------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from peakshop.contracts.payments import AuditRow, Payment, PaymentStatus
 from peakshop.payments.domain import SCHEMA, UNSETTLED, sources_of
 from peakshop.platform.db import Database, Executor, Row
+from peakshop.platform.messages import Envelope
+from peakshop.platform.outbox import update_announcing
 
 _COLUMNS = "id, order_id, amount, currency, status, gateway_reference, decline_reason, updated_at"
 
@@ -61,25 +63,25 @@ class PaymentsRepository:
         *,
         gateway_reference: str | None = None,
         decline_reason: str | None = None,
+        event: Envelope | None = None,
     ) -> Payment | None:
         """Move the payment to `target` if its status allows it; None when it does not (or no longer).
 
-        The status check is in the WHERE clause, so of two racing moves only one takes effect.
+        The status check is in the WHERE clause, so of two racing moves only one takes effect; an
+        `event` goes to the outbox with the move, and only with it.
         """
         sources = sources_of(target)
-        row = await tx.fetchrow(
+        update = (
             f"UPDATE {SCHEMA}.payments SET status = $2, updated_at = $3, "
             "gateway_reference = COALESCE($4, gateway_reference), "
             "decline_reason = COALESCE($5, decline_reason) "
-            f"WHERE order_id = $1 AND status IN ({_placeholders(6, len(sources))}) "
-            f"RETURNING {_COLUMNS}",
-            order_id,
-            target,
-            now,
-            gateway_reference,
-            decline_reason,
-            *sources,
+            f"WHERE order_id = $1 AND status IN ({_placeholders(6, len(sources))})"
         )
+        args = (order_id, target, now, gateway_reference, decline_reason, *sources)
+        if event is not None:
+            row = await update_announcing(tx, SCHEMA, update, args, _COLUMNS, event)
+        else:
+            row = await tx.fetchrow(f"{update} RETURNING {_COLUMNS}", *args)
         return None if row is None else _payment(row)
 
     async def unsettled(self, updated_before: float, limit: int) -> list[Payment]:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
 import structlog
 
 from peakshop.platform.bus import Bus, Handler
-from peakshop.platform.db import Database, Executor
+from peakshop.platform.db import Database, Executor, Row
 from peakshop.platform.messages import Envelope
 from peakshop.platform.metrics import Metrics
 
@@ -28,6 +28,12 @@ log = structlog.get_logger("peakshop.outbox")
 async def add_to_outbox(tx: Executor, schema: str, topic: str, event: Any) -> Envelope:
     """Record `event` for publication; call inside the transaction that makes the change."""
     envelope = Envelope.wrap(topic, event)
+    await write_to_outbox(tx, schema, envelope)
+    return envelope
+
+
+async def write_to_outbox(tx: Executor, schema: str, envelope: Envelope) -> None:
+    """Record an envelope already made (its id is what consumers deduplicate on)."""
     await tx.execute(
         f"INSERT INTO {schema}.outbox (id, topic, payload, occurred_at) VALUES ($1, $2, $3, $4)",
         envelope.id,
@@ -35,7 +41,32 @@ async def add_to_outbox(tx: Executor, schema: str, topic: str, event: Any) -> En
         envelope.payload,
         envelope.occurred_at,
     )
-    return envelope
+
+
+async def update_announcing(
+    tx: Executor, schema: str, update: str, args: Sequence[Any], returning: str, event: Envelope
+) -> Row | None:
+    """Run a conditional UPDATE and, only if it changed a row, add `event` to the outbox.
+
+    `update` is an `UPDATE … WHERE …` without RETURNING, numbered from `$1` over `args`. On
+    PostgreSQL both writes go in one statement (the insert reads the update's RETURNING); on SQLite in
+    two, inside the same transaction. Returns the changed row (`returning` columns) or None.
+    """
+    n = len(args)
+    event_args = (event.id, event.topic, event.payload, event.occurred_at)
+    if tx.dialect == "postgresql":
+        return await tx.fetchrow(
+            f"WITH changed AS ({update} RETURNING {returning}), "
+            f"announced AS (INSERT INTO {schema}.outbox (id, topic, payload, occurred_at) "
+            f"SELECT ${n + 1}, ${n + 2}, ${n + 3}::bytea, ${n + 4}::double precision FROM changed) "
+            "SELECT * FROM changed",
+            *args,
+            *event_args,
+        )
+    row = await tx.fetchrow(f"{update} RETURNING {returning}", *args)
+    if row is not None:
+        await write_to_outbox(tx, schema, event)
+    return row
 
 
 class OutboxRelay:

@@ -1,56 +1,91 @@
-"""The statements one checkout costs on PostgreSQL, per service (brief: at most 12 in all).
+"""The statements one checkout costs on PostgreSQL, all services together (brief: at most 12).
 
-Counted by wrapping the database port's PostgreSQL methods for the length of one checkout; left out,
-as on SQLite: the sandbox gateway's tables and the background outbox relays.
+Every service of the shop runs in this process on a scratch PostgreSQL database (a one-process
+topology that is not embedded), and the database port's statement log records exactly what one
+`place_order` sends, whichever service sends it. Left out: the sandbox gateway's own tables, which
+stand for the external payment provider, and the transaction brackets. The relays, sweepers and
+consumers run in tasks of their own, so what they send is not in the log.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
+import uuid
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from peakshop.platform import db as database
-from tests.unit.orders.orders_shop import Shop, order_request
+from peakshop.contracts.cart import AddItem
+from peakshop.contracts.inventory import SetStock
+from peakshop.contracts.orders import PlaceOrder, ShippingAddress
+from peakshop.contracts.users import Credentials, NewAccount
+from peakshop.platform.db import Statement, statement_log
+from peakshop.platform.settings import load_platform_settings
+from peakshop.runtime import prepare
+from peakshop.runtime.composition import BUILD_ORDER, Process
+from peakshop.runtime.topology import load_topology
 
-_TABLE = re.compile(r"\b(orders|inventory|payments|cart|catalog)\.\w+")
+BUDGET = 12
+ADDRESS = ShippingAddress(
+    name="Ada", line1="1 Main St", city="Springfield", postal_code="12345", country="US"
+)
 
 
 @pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    seen: list[str] = []
+async def shop(
+    scratch_postgres_url: str, redis_url: str, amqp_url: str, tmp_path: Path
+) -> AsyncIterator[Process]:
+    topology_file = tmp_path / "one-process-on-postgres.toml"
+    services = ", ".join(f'"{s}"' for s in BUILD_ORDER)
+    topology_file.write_text(
+        f'name = "all-on-postgres"\nembedded = false\n[processes.shop]\nservices = [{services}]\nport = 1\n'
+    )
+    topology = load_topology(str(topology_file))
+    settings = load_platform_settings(
+        {},
+        topology="split",
+        postgres_url=scratch_postgres_url,
+        redis_url=redis_url,
+        amqp_url=amqp_url,
+        namespace=f"t{uuid.uuid4().hex[:10]}",
+        webhook_secret="s" * 32,
+        data_dir=str(tmp_path),
+        db_pool_size=4,
+    )
+    await prepare.migrate_all(topology, settings)
+    await prepare.seed(settings, products=20, seed=3, progress=None)
+    process = Process(topology, "shop", settings)
+    async with process.lifespan():
+        yield process
 
-    def counting(cls: type, name: str) -> None:
-        original = getattr(cls, name)
 
-        async def wrapper(self: Any, sql: str, *args: Any) -> Any:
-            rows = len(args[0]) if name == "executemany" else 1
-            seen.extend([sql] * rows)
-            return await original(self, sql, *args)
-
-        monkeypatch.setattr(cls, name, wrapper)
-
-    for name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
-        counting(database._PgExecutor, name)
-    for name in ("fetch", "fetchrow"):
-        counting(database.PostgresDatabase, name)
-    yield seen
+async def _buyer_with_a_cart(shop: Process, sku_id: str) -> tuple[str, str]:
+    email = f"count-{uuid.uuid4().hex[:8]}@example.com"
+    await shop.users().register(NewAccount(email, "correct horse", "Counted"))
+    session = await shop.users().log_in(Credentials(email, "correct horse"), "127.0.0.1")
+    cart = await shop.cart().add_item(None, session.account.id, AddItem(sku_id, 1))
+    return session.account.id, cart.id
 
 
-async def test_orders_spends_three_statements_on_a_checkout_on_postgres(
-    pg_shop: Shop, recorded: list[str]
-) -> None:
-    await pg_shop.orders.handlers.place_order("acct-1", "warm-up", order_request())
-    pg_shop.cart.fill("cart-2", "acct-1", sku_red=1, sku_blue=3)
-    await asyncio.sleep(0.3)  # let the relays publish the warm-up's events first
-    recorded.clear()
-    await pg_shop.orders.handlers.place_order("acct-1", "counted", order_request("cart-2"))
-    on_path = [sql for sql in recorded if "sandbox_" not in sql and "published_at" not in sql]
-    by_service = Counter(m.group(1) if (m := _TABLE.search(sql)) else "?" for sql in on_path)
-    print("statements per checkout on PostgreSQL:", dict(by_service), "total", sum(by_service.values()))
-    # attempt with its lines; step `reserved`; confirmation with OrderPlaced.
-    assert by_service["orders"] == 3
+async def test_a_whole_checkout_costs_at_most_twelve_statements_on_postgres(shop: Process) -> None:
+    product = await shop.catalog().get_product("p_000001")
+    sku_id = product.skus[0].id
+    await shop.inventory().set_stock(SetStock(sku_id, 100))
+    account, cart = await _buyer_with_a_cart(shop, sku_id)
+    await shop.orders().place_order(account, "warm-up", PlaceOrder(cart, ADDRESS, "tok_visa"))
+    account, cart = await _buyer_with_a_cart(shop, sku_id)
+
+    log: list[Statement] = []
+    token = statement_log.set(log)
+    try:
+        order = await shop.orders().place_order(account, "counted", PlaceOrder(cart, ADDRESS, "tok_visa"))
+    finally:
+        statement_log.reset(token)
+    assert order.status == "confirmed"
+    on_path = [s for s in log if "sandbox_" not in s.sql]
+    by_service = Counter(s.schema for s in on_path)
+    for statement in on_path:
+        print(f"  {statement.schema}: {statement.sql[:100]}")
+    print("statements per checkout on PostgreSQL:", dict(by_service), "total", len(on_path))
+    assert len(on_path) <= BUDGET, dict(by_service)
