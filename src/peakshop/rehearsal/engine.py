@@ -242,8 +242,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_master(plan_path: Path) -> int:
-    """Run the whole schedule, in this process or across `plan.workers` worker processes."""
+def run_master(
+    plan_path: Path, *, bind_host: str = "127.0.0.1", bind_port: int = 0, spawn_workers: bool = True
+) -> int:
+    """Run the whole schedule, in this process or across `plan.workers` worker processes.
+
+    Workers are started here as local processes, or (`spawn_workers=False`, e.g. worker pods on
+    Kubernetes) are expected to connect to `bind_host:bind_port` by themselves.
+    """
     plan = Plan.load(plan_path)
     recorder = Recorder()
     driver = Driver(plan, recorder)
@@ -262,8 +268,8 @@ def run_master(plan_path: Path) -> int:
         def finished() -> bool:
             return driver.finished.is_set()
     else:
-        port = _free_port()
-        master = environment.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=port)
+        port = bind_port or _free_port()
+        master = environment.create_master_runner(master_bind_host=bind_host, master_bind_port=port)
         runner = master
 
         def on_done(environment: Environment, msg: Any, **_: Any) -> None:
@@ -277,9 +283,10 @@ def run_master(plan_path: Path) -> int:
             recorder.absorb(data.get("peakshop", {}))
 
         command = [sys.executable, "-m", "peakshop.rehearsal.engine", "--worker", "--master-port", str(port)]
-        for _ in range(plan.workers):
+        for _ in range(plan.workers if spawn_workers else 0):
             workers.append(subprocess.Popen([*command, str(plan_path)], stdout=subprocess.DEVNULL))
-        connect_by = time.time() + 60
+        # Pods may take a while to be scheduled; local processes connect within seconds.
+        connect_by = time.time() + (60 if spawn_workers else 600)
         while master.worker_count < plan.workers and time.time() < connect_by:
             gevent.sleep(0.1)
         if master.worker_count < plan.workers:
@@ -331,12 +338,12 @@ def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def run_worker(plan_path: Path, master_port: int) -> int:
+def run_worker(plan_path: Path, master_port: int, master_host: str = "127.0.0.1") -> int:
     plan = Plan.load(plan_path)
     recorder = Recorder()
     driver = Driver(plan, recorder)
     environment = Environment(user_classes=[user_class(plan, driver)], host=plan.target)
-    runner = environment.create_worker_runner("127.0.0.1", master_port)
+    runner = environment.create_worker_runner(master_host, master_port)
 
     def on_start(environment: Environment, msg: Any, **_: Any) -> None:
         driver.share = (runner.worker_index, plan.workers)
@@ -361,14 +368,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m peakshop.rehearsal.engine", description=__doc__)
     parser.add_argument("plan", type=Path)
     parser.add_argument("--worker", action="store_true", help="run as a worker of a distributed run")
-    parser.add_argument("--master-port", type=int, default=0)
+    parser.add_argument("--master-port", type=int, default=0, help="worker: the master's port")
+    parser.add_argument("--master-host", default="127.0.0.1", help="worker: the master's address")
+    parser.add_argument("--bind-host", default="127.0.0.1", help="master: address workers connect to")
+    parser.add_argument("--bind-port", type=int, default=0, help="master: port (default: a free one)")
+    parser.add_argument(
+        "--external-workers",
+        action="store_true",
+        help="master: do not start workers; wait for `workers` of the plan to connect (pods)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # Workers report every second rather than every three, so the live view keeps up.
     locust.runners.WORKER_REPORT_INTERVAL = 1.0
     if args.worker:
-        return run_worker(args.plan, args.master_port)
-    return run_master(args.plan)
+        return run_worker(args.plan, args.master_port, args.master_host)
+    return run_master(
+        args.plan, bind_host=args.bind_host, bind_port=args.bind_port, spawn_workers=not args.external_workers
+    )
 
 
 if __name__ == "__main__":
