@@ -80,12 +80,14 @@ class OutboxRelay:
         *,
         interval: float = 0.2,
         batch: int = 200,
+        linger: float = 0.02,
     ) -> None:
         self._db = db
         self._bus = bus
         self._metrics = metrics
         self._interval = interval
         self._batch = batch
+        self._linger = linger
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -104,8 +106,10 @@ class OutboxRelay:
                 f"WHERE published_at IS NULL ORDER BY occurred_at, id LIMIT $1{lock}",
                 self._batch,
             )
-            for row in rows:
-                await self._bus.publish(Envelope(row[0], row[1], float(row[3]), bytes(row[2])))
+            # Confirms for a batch are awaited together: one broker round trip, not one per event.
+            await asyncio.gather(
+                *(self._bus.publish(Envelope(row[0], row[1], float(row[3]), bytes(row[2]))) for row in rows)
+            )
             if rows:
                 now = time.time()
                 await tx.executemany(
@@ -126,6 +130,10 @@ class OutboxRelay:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._interval)
+            if self._wakeup.is_set() and self._linger:
+                # Under load commits come in bursts: a few milliseconds' wait turns many one-row
+                # rounds (a transaction and a publish each) into one round of many rows.
+                await asyncio.sleep(self._linger)
             self._wakeup.clear()
             try:
                 while await self.publish_pending() == self._batch:
