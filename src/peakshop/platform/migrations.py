@@ -29,14 +29,25 @@ def _config(script_location: Path, schema: str, url: str, sqlite_file: Path | No
 
 def upgrade(script_location: Path, schema: str, *, embedded: bool, data_dir: Path, postgres_url: str) -> None:
     """Bring one service's schema to the newest revision (blocking: call it in a thread)."""
+    command.upgrade(_service_config(script_location, schema, embedded, data_dir, postgres_url), "head")
+
+
+def downgrade(
+    script_location: Path, schema: str, *, embedded: bool, data_dir: Path, postgres_url: str
+) -> None:
+    """Take one service's schema all the way back, leaving only Alembic's version table."""
+    command.downgrade(_service_config(script_location, schema, embedded, data_dir, postgres_url), "base")
+
+
+def _service_config(
+    script_location: Path, schema: str, embedded: bool, data_dir: Path, postgres_url: str
+) -> Config:
     if embedded:
         path = sqlite_path(data_dir, schema)
         path.parent.mkdir(parents=True, exist_ok=True)
-        cfg = _config(script_location, schema, "sqlite+aiosqlite://", path)
-    else:
-        url = postgres_url.replace("postgresql://", "postgresql+asyncpg://", 1)
-        cfg = _config(script_location, schema, url, None)
-    command.upgrade(cfg, "head")
+        return _config(script_location, schema, "sqlite+aiosqlite://", path)
+    url = postgres_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    return _config(script_location, schema, url, None)
 
 
 def run_env() -> None:
@@ -107,3 +118,12 @@ def create_messaging_tables(schema: str) -> None:
         sa.Column("handled_at", sa.Float, nullable=False),
         schema=schema,
     )
+
+
+def drop_messaging_tables(schema: str) -> None:
+    """Undo `create_messaging_tables`; call from a service's first migration's downgrade."""
+    from alembic import op
+
+    op.drop_table("inbox", schema=schema)
+    op.drop_index("outbox_unpublished", "outbox", schema=schema)
+    op.drop_table("outbox", schema=schema)

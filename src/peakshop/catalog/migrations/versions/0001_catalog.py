@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from peakshop.platform.migrations import create_messaging_tables
+from peakshop.platform.migrations import create_messaging_tables, drop_messaging_tables
 
 revision = "0001"
 down_revision = None
@@ -114,9 +114,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    op.drop_table("inbox", schema=SCHEMA)
-    op.drop_index("outbox_unpublished", "outbox", schema=SCHEMA)
-    op.drop_table("outbox", schema=SCHEMA)
+    drop_messaging_tables(SCHEMA)
     if not postgres:
         for trigger in ("products_fts_insert", "products_fts_delete", "products_fts_update"):
             op.execute(f"DROP TRIGGER IF EXISTS {SCHEMA}.{trigger}")

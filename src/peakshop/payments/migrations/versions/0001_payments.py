@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from peakshop.platform.migrations import create_messaging_tables
+from peakshop.platform.migrations import create_messaging_tables, drop_messaging_tables
 
 revision = "0001"
 down_revision = None
@@ -90,9 +90,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("inbox", schema=SCHEMA)
-    op.drop_index("outbox_unpublished", "outbox", schema=SCHEMA)
-    op.drop_table("outbox", schema=SCHEMA)
+    drop_messaging_tables(SCHEMA)
     op.drop_index("sandbox_events_undelivered", "sandbox_events", schema=SCHEMA)
     op.drop_table("sandbox_events", schema=SCHEMA)
     op.drop_table("sandbox_requests", schema=SCHEMA)

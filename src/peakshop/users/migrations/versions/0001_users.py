@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from peakshop.platform.migrations import create_messaging_tables
+from peakshop.platform.migrations import create_messaging_tables, drop_messaging_tables
 
 revision = "0001"
 down_revision = None
@@ -72,9 +72,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("inbox", schema=SCHEMA)
-    op.drop_index("outbox_unpublished", "outbox", schema=SCHEMA)
-    op.drop_table("outbox", schema=SCHEMA)
+    drop_messaging_tables(SCHEMA)
     op.drop_index("addresses_account", "addresses", schema=SCHEMA)
     op.drop_table("addresses", schema=SCHEMA)
     op.drop_index("sessions_expiry", "sessions", schema=SCHEMA)

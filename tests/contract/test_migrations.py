@@ -1,0 +1,56 @@
+"""Every service's migrations go up, come all the way down, and go up again, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from peakshop.platform import db as database
+from peakshop.platform import migrations
+from peakshop.platform.settings import load_platform_settings
+from peakshop.runtime.composition import BUILD_ORDER, Process
+from peakshop.runtime.topology import load_topology
+
+SERVICES_WITH_DATA = [name for name in BUILD_ORDER if name != "storefront"]
+
+
+def _migrations_of(service: str, tmp_path: Path) -> Path:
+    process = Process(load_topology("local"), "shop", load_platform_settings({}, data_dir=str(tmp_path)))
+    script = process.services[service].migrations
+    assert script is not None
+    return script
+
+
+async def _tables(db: database.Database) -> int:
+    if db.dialect == "postgresql":
+        row = await db.fetchrow(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", db.schema
+        )
+    else:
+        row = await db.fetchrow(f"SELECT count(*) FROM {db.schema}.sqlite_master WHERE type = 'table'")
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("service", SERVICES_WITH_DATA)
+async def test_migrations_go_up_down_and_up_again(
+    service: str, dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    embedded = dialect == "sqlite"
+    url = "" if embedded else request.getfixturevalue("scratch_postgres_url")
+    where = {"embedded": embedded, "data_dir": tmp_path, "postgres_url": url}
+    script = _migrations_of(service, tmp_path)
+    counts = []
+    for step in (migrations.upgrade, migrations.downgrade, migrations.upgrade):
+        await asyncio.to_thread(step, script, service, **where)  # type: ignore[operator]
+        db = await database.connect(schema=service, pool_size=1, **where)  # type: ignore[arg-type]
+        try:
+            counts.append(await _tables(db))
+        finally:
+            await db.close()
+    up, down, up_again = counts
+    assert up > 3 and up_again == up
+    assert down == 1  # only Alembic's own version table is left
