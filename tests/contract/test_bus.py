@@ -17,7 +17,7 @@ def make_bus(request: pytest.FixtureRequest) -> Callable[[], Bus]:
     if request.param == "in-process":
         return InProcessBus
     url = request.getfixturevalue("amqp_url")
-    return lambda: RabbitBus(url)
+    return lambda: RabbitBus(url, queue_expires=60)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import aio_pika
 import structlog
@@ -101,9 +101,12 @@ class InProcessBus:
 
 
 class RabbitBus:
-    def __init__(self, url: str, *, namespace: str = "peakshop", prefetch: int = 32) -> None:
+    def __init__(
+        self, url: str, *, namespace: str = "peakshop", prefetch: int = 32, queue_expires: float = 0
+    ) -> None:
         self._url = url
         self._namespace = namespace
+        self._queue_expires = queue_expires
         self._exchange_name = f"{namespace}.events"
         self._prefetch = prefetch
         self._subs: list[Subscription] = []
@@ -131,11 +134,19 @@ class RabbitBus:
                 durable=True,
                 # Quorum queues are replicated; the delivery limit parks a poison message instead of
                 # redelivering it forever.
-                arguments={"x-queue-type": "quorum", "x-delivery-limit": sub.attempts},
+                arguments=self._queue_arguments(sub),
             )
             for topic in sub.topics:
                 await queue.bind(exchange, routing_key=topic)
             await queue.consume(self._consumer(sub))
+
+    def _queue_arguments(self, sub: Subscription) -> dict[str, Any]:
+        arguments: dict[str, Any] = {"x-queue-type": "quorum", "x-delivery-limit": sub.attempts}
+        if self._queue_expires:
+            # The broker deletes a queue nobody has consumed from for this long (test shops, and
+            # namespaces given up), instead of keeping it and its messages forever.
+            arguments["x-expires"] = int(self._queue_expires * 1000)
+        return arguments
 
     def _consumer(self, sub: Subscription) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:

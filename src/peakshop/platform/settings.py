@@ -67,6 +67,8 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_secret: str = "peakshop-dev-webhook-secret"
     http_client_timeout: float = 10.0
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # RabbitMQ deletes a consumer's queue unused for this many seconds; 0 keeps queues forever.
+    queue_expires_seconds: float = 0
     # Prefix of Redis keys and RabbitMQ exchange/queue names, so that shops can share those servers.
     namespace: str = "peakshop"
 

@@ -70,7 +70,9 @@ class Process:
             bus: Bus = InProcessBus()
             cache: Cache = MemoryCache()
         else:
-            bus = RabbitBus(settings.amqp_url, namespace=settings.namespace)
+            bus = RabbitBus(
+                settings.amqp_url, namespace=settings.namespace, queue_expires=settings.queue_expires_seconds
+            )
             cache = RedisCache.from_url(settings.redis_url, namespace=f"{settings.namespace}:")
         self.infra = Infrastructure(settings, self.metrics, bus, cache)
         self.services: dict[str, HostedService] = {}
