@@ -271,12 +271,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+TOPOLOGY = "split"  # set from --topology
+
+
 def _split_topology(path: Path) -> str:
-    """The built-in split topology on free ports, so that the run never meets a shop already running."""
+    """The topology (split by default) on free ports, so that the run never meets a shop already running."""
     from peakshop.runtime.topology import load_topology
 
     lines = ['name = "split-bench"', "embedded = false"]
-    for name, spec in load_topology("split").processes.items():
+    for name, spec in load_topology(TOPOLOGY).processes.items():
         services = ", ".join(f'"{s}"' for s in spec.services)
         lines += [f"[processes.{name}]", f"services = [{services}]", f"port = {_free_port()}"]
     path.write_text("\n".join(lines) + "\n")
@@ -691,8 +694,15 @@ def main() -> None:
         default=int(os.environ.get("PEAKSHOP_DB_POOL_SIZE", "10")),
         help="connections per service, for the shop and the replay alike (default PEAKSHOP_DB_POOL_SIZE or 10)",
     )
+    parser.add_argument(
+        "--topology",
+        default="split",
+        help="the shop's topology: split (default) or a topology file, e.g. one that hosts the checkout's services together",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
+    global TOPOLOGY
+    TOPOLOGY = args.topology
     if not shutil.which("taskset"):
         raise SystemExit("taskset is needed: apt-get install util-linux")
     if (os.cpu_count() or 1) < 2:

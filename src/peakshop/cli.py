@@ -33,7 +33,7 @@ TopologyOpt = Annotated[
     typer.Option(
         "--topology",
         "-t",
-        help="local (one process, SQLite), split (one process per service), or a topology file.",
+        help="local (one process, SQLite), split (one process per service), grouped (the checkout together), or a file.",
     ),
 ]
 HostOpt = Annotated[str, typer.Option(help="Address the storefront listens on.")]

@@ -45,7 +45,7 @@ class Topology(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return msgspec.structs.replace(self, processes={**self.processes, process: updated})
 
 
-BUILT_IN = ("local", "split")
+BUILT_IN = ("local", "split", "grouped")
 
 
 def load_topology(name_or_path: str) -> Topology:

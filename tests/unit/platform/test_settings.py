@@ -32,7 +32,7 @@ def test_unsafe_defaults_are_refused_outside_local() -> None:
 def test_topologies_place_every_service_once() -> None:
     from peakshop.runtime.composition import BUILD_ORDER
 
-    for name in ("local", "split"):
+    for name in ("local", "split", "grouped"):
         topology = load_topology(name)
         placed = [s for p in topology.processes.values() for s in p.services]
         assert sorted(placed) == sorted(set(placed)) == sorted(BUILD_ORDER)
