@@ -91,7 +91,9 @@ def start_shop(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ShopError(f"peakshop up exited with {process.returncode}:\n{shop.tail()}")
-        if ready(shop.base_url):
+        # `up` says "peakshop is up" once every process of the topology answers /readyz; the
+        # storefront alone can be ready before the services it calls.
+        if "peakshop is up" in shop.tail(chars=10**8) and ready(shop.base_url):
             return shop
         time.sleep(0.25)  # waiting for a starting server; the deadline bounds it
     shop.stop()
