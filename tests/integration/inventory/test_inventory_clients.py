@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import pytest
-from granian.constants import Interfaces
-from granian.server.embed import Server
 
 from peakshop.contracts.inventory import (
     TOPIC_RESERVATION_EXPIRED,
@@ -32,7 +28,8 @@ from peakshop.platform.metrics import Metrics
 from peakshop.platform.problems import Problem
 from peakshop.platform.service import Infrastructure
 from peakshop.platform.settings import PlatformSettings
-from peakshop.platform.web import Readiness, create_app
+from peakshop.platform.web import Readiness
+from tests.served import served
 from tests.unit.inventory.inventory_scenarios import FakeClock
 
 pytestmark = pytest.mark.services
@@ -47,25 +44,6 @@ class Hosted:
     http: HttpInventoryClient
     published: list[Envelope]
     clock: FakeClock
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_until_serving(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(100):
-            try:
-                async with session.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the test server did not start")
 
 
 async def eventually(condition: Any) -> None:
@@ -95,22 +73,17 @@ async def hosted(inventory_url: str) -> AsyncIterator[Hosted]:
     await service.start()
     readiness = Readiness()
     readiness.checks.append(service.check_ready)
-    app = create_app(
-        name="inventory", routers=service.routers(), lifespan=None, metrics=infra.metrics, readiness=readiness
-    )
-    port = free_port()
-    server = Server(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False)
-    serving = asyncio.create_task(server.serve())
-    base_url = f"http://127.0.0.1:{port}"
-    await wait_until_serving(base_url)
-    http = HttpInventoryClient(base_url, 10.0)
-    await http.start()
     try:
-        yield Hosted(service, LocalInventoryClient(service), http, published, clock)
+        async with served(
+            "inventory", service.routers(), metrics=infra.metrics, readiness=readiness
+        ) as base_url:
+            http = HttpInventoryClient(base_url, 10.0)
+            await http.start()
+            try:
+                yield Hosted(service, LocalInventoryClient(service), http, published, clock)
+            finally:
+                await http.close()
     finally:
-        await http.close()
-        server.stop()
-        await asyncio.wait_for(serving, 10)
         await service.stop()
         await infra.close_databases()
         await bus.close()

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
-from granian.constants import Interfaces
-from granian.server.embed import Server
 
 from peakshop.orders.client import HttpOrdersClient, OrdersClient
 from peakshop.platform.problems import Problem
-from peakshop.platform.web import Readiness, create_app
+from tests.served import served
 from tests.unit.orders.orders_shop import Shop, order_request
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_until_serving(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(100):
-            try:
-                async with session.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the test server did not start")
 
 
 @pytest.fixture(params=["local", "http"])
@@ -41,26 +17,13 @@ async def orders(request: pytest.FixtureRequest, pg_shop: Shop) -> AsyncIterator
     if request.param == "local":
         yield pg_shop.orders.client()
         return
-    app = create_app(
-        name="orders",
-        routers=pg_shop.orders.routers(),
-        lifespan=None,
-        metrics=pg_shop.metrics,
-        readiness=Readiness(),
-    )
-    port = free_port()
-    server = Server(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False)
-    serving = asyncio.create_task(server.serve())
-    base_url = f"http://127.0.0.1:{port}"
-    await wait_until_serving(base_url)
-    client = HttpOrdersClient(base_url, timeout=10)
-    await client.start()
-    try:
-        yield client
-    finally:
-        await client.close()
-        server.stop()
-        await asyncio.wait_for(serving, 10)
+    async with served("orders", pg_shop.orders.routers(), metrics=pg_shop.metrics) as base_url:
+        client = HttpOrdersClient(base_url, timeout=10)
+        await client.start()
+        try:
+            yield client
+        finally:
+            await client.close()
 
 
 async def test_place_repeat_read_and_list_through_either_client(orders: OrdersClient) -> None:

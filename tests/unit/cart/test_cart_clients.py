@@ -2,52 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
 import pytest
-from granian.constants import Interfaces
-from granian.server.embed import Server
 
 from peakshop.cart.api import create_router
 from peakshop.cart.client import CartClient, HttpCartClient, LocalCartClient
 from peakshop.cart.handlers import CartHandlers
 from peakshop.contracts.cart import AddItem, Cart, ChangeQuantity
-from peakshop.platform.metrics import Metrics
 from peakshop.platform.problems import Problem
-from peakshop.platform.web import Readiness, create_app
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.served import served
 
 
 @pytest.fixture
 async def cart_clients(cart: CartHandlers) -> AsyncIterator[tuple[CartClient, CartClient]]:
-    app = create_app(
-        name="cart", routers=[create_router(cart)], lifespan=None, metrics=Metrics(), readiness=Readiness()
-    )
-    port = _free_port()
-    server = Server(app, port=port, interface=Interfaces.ASGINL, log_enabled=False)
-    serving = asyncio.create_task(server.serve())
-    for _ in range(200):
+    async with served("cart", [create_router(cart)]) as base_url:
+        remote = HttpCartClient(base_url)
+        await remote.start()
         try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            break
-        except OSError:
-            await asyncio.sleep(0.02)
-    remote = HttpCartClient(f"http://127.0.0.1:{port}")
-    await remote.start()
-    yield LocalCartClient(cart), remote
-    await remote.close()
-    server.stop()
-    await asyncio.wait_for(serving, 10)
+            yield LocalCartClient(cart), remote
+        finally:
+            await remote.close()
 
 
 def _shape(value: Any, ids: dict[str, str]) -> Any:

@@ -1,12 +1,8 @@
 """The local and the HTTP client answer alike: same document bytes and ETags, same problems."""
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
-from granian.constants import Interfaces
-from granian.server.embed import Server
 
 from peakshop.catalog.api import create_router
 from peakshop.catalog.client import CatalogClient, HttpCatalogClient, LocalCatalogClient
@@ -15,43 +11,20 @@ from peakshop.catalog.handlers import CatalogHandlers
 from peakshop.catalog.settings import CatalogSettings
 from peakshop.contracts.catalog import ProductQuery
 from peakshop.platform.http_client import ServiceHttpClient
-from peakshop.platform.metrics import Metrics
 from peakshop.platform.problems import Problem
-from peakshop.platform.web import Readiness, create_app
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.served import served
 
 
 @pytest.fixture
 async def catalog_clients(
     catalog_handlers: CatalogHandlers,
 ) -> AsyncIterator[tuple[CatalogClient, CatalogClient]]:
-    app = create_app(
-        name="catalog",
-        routers=[create_router(catalog_handlers, CatalogSettings())],
-        lifespan=None,
-        metrics=Metrics(),
-        readiness=Readiness(),
-    )
-    port = _free_port()
-    server = Server(app, port=port, interface=Interfaces.ASGINL, log_enabled=False)
-    serving = asyncio.create_task(server.serve())
-    for _ in range(200):
+    async with served("catalog", [create_router(catalog_handlers, CatalogSettings())]) as base_url:
+        http = ServiceHttpClient("catalog", base_url)
         try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            break
-        except OSError:
-            await asyncio.sleep(0.02)
-    http = ServiceHttpClient("catalog", f"http://127.0.0.1:{port}")
-    yield LocalCatalogClient(catalog_handlers), HttpCatalogClient(http)
-    await http.close()
-    server.stop()
-    await asyncio.wait_for(serving, 10)
+            yield LocalCatalogClient(catalog_handlers), HttpCatalogClient(http)
+        finally:
+            await http.close()
 
 
 async def test_documents_are_the_same_bytes_and_etags(
