@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -32,11 +31,3 @@ def scratch_postgres_url(postgres: None) -> Iterator[str]:
     """A PostgreSQL database of its own for one test, dropped afterwards."""
     with scratch_database() as url:
         yield url
-
-
-@pytest.fixture
-def free_port() -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    yield port

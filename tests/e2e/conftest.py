@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import httpx
 import pytest
 
 from peakshop.runtime.topology import load_topology
+from tests.served import free_port
 from tests.services import need_service, scratch_database
 
 PRODUCTS = 400
@@ -43,12 +43,6 @@ TEST_SHOP_ENV = {
     "PEAKSHOP_ORDERS_RECONCILE_INTERVAL_SECONDS": "0.5",
     "PEAKSHOP_ORDERS_RECONCILE_AFTER_SECONDS": "1",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -100,7 +94,7 @@ class Shop:
 def start_shop(
     topology: str, workdir: Path, env_extra: dict[str, str], timeout: float = 120, port: int | None = None
 ) -> Shop:
-    port = port or _free_port()
+    port = port or free_port()
     log = workdir / f"shop-{Path(topology).stem}.log"
     env = {**os.environ, **TEST_SHOP_ENV, **env_extra}
     data_dir = workdir / "data"
@@ -135,7 +129,7 @@ def _split_topology(path: Path) -> str:
     lines = ['name = "split-test"', "embedded = false"]
     for name, spec in split.processes.items():
         services = ", ".join(f'"{s}"' for s in spec.services)
-        lines += [f"[processes.{name}]", f"services = [{services}]", f"port = {_free_port()}"]
+        lines += [f"[processes.{name}]", f"services = [{services}]", f"port = {free_port()}"]
     path.write_text("\n".join(lines) + "\n")
     return str(path)
 

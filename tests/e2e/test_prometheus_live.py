@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import tomllib
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import Shop
+from tests.served import free_port
 from tests.services import REQUIRE_SERVICES
 
 pytestmark = pytest.mark.e2e
@@ -85,12 +85,6 @@ def test_the_name_lexer_finds_what_a_query_reads() -> None:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def prometheus(split_shop: Shop, tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("prometheus")
@@ -111,7 +105,7 @@ def prometheus(split_shop: Shop, tmp_path: Path) -> Iterator[str]:
         "scrape_configs": [{"job_name": "peakshop", "static_configs": [{"targets": targets}]}],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             binary,

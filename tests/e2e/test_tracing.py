@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tests.e2e.buyers import a_sku_in_stock, add_to_cart, check_out, client_for, sign_up
 from tests.e2e.conftest import fresh_shop
+from tests.served import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -46,9 +46,7 @@ async def collector() -> AsyncIterator[tuple[Collector, str]]:
     app.router.add_post("/v1/traces", sink.receive)
     runner = web.AppRunner(app)
     await runner.setup()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     yield sink, f"http://127.0.0.1:{port}"

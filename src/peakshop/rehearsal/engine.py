@@ -25,7 +25,6 @@ import logging
 import os
 import random
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ from peakshop.rehearsal.journeys import JOURNEY_FUNCTIONS, Answer, Visit, classi
 from peakshop.rehearsal.plan import Plan
 from peakshop.rehearsal.samples import Recorder
 from peakshop.rehearsal.schedule import arrivals, rate_at
+from peakshop.rehearsal.shop import free_port
 
 log = logging.getLogger("peakshop.rehearsal")
 
@@ -236,12 +236,6 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run_master(
     plan_path: Path, *, bind_host: str = "127.0.0.1", bind_port: int = 0, spawn_workers: bool = True
 ) -> int:
@@ -268,7 +262,7 @@ def run_master(
         def finished() -> bool:
             return driver.finished.is_set()
     else:
-        port = bind_port or _free_port()
+        port = bind_port or free_port()
         master = environment.create_master_runner(master_bind_host=bind_host, master_bind_port=port)
         runner = master
 

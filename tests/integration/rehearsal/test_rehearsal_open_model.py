@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -18,20 +17,15 @@ from aiohttp import web
 from peakshop.rehearsal.plan import CatalogSample, Plan
 from peakshop.rehearsal.profile import Stage
 from peakshop.rehearsal.samples import Recorder
+from tests.served import free_port
 
 SERVICE_S = 0.2  # each request takes this long to serve
 SERVER_SLOTS = 2  # and only this many are served at once: 10 requests/s at most
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def slow_server() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     runner_box: list[web.AppRunner] = []
