@@ -167,6 +167,10 @@ class RabbitBus:
                 content_type="application/msgpack",
             ),
             routing_key=envelope.topic,
+            # Not mandatory: an event no service subscribes to yet is dropped by the exchange, as a
+            # topic's subscribers are the consumers' business. Mandatory publishing made the broker
+            # send every such event back, and the client build a message for each return.
+            mandatory=False,
         )
 
     async def ping(self) -> None:
