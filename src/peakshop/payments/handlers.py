@@ -211,6 +211,7 @@ class PaymentsHandlers:
         self._webhook_secret = webhook_secret
         self._now = clock
         self._outbox_written = outbox_written
+        self._webhooks_forgotten_at = float("-inf")
         self._db: Database | None = None
         self._repository: PaymentsRepository | None = None
         self._gateway: PaymentGateway | None = None
@@ -515,8 +516,7 @@ class PaymentsHandlers:
         async with db.transaction() as tx:
             if not await repository.claim_webhook(tx, event.id, event.type, now):
                 raise webhook_replayed(event.id)
-            # Ids are kept for twice the tolerance: any older delivery fails the timestamp check.
-            await repository.forget_webhooks(tx, now - 2 * self.settings.webhook_tolerance_seconds)
+            await self._forget_old_webhooks(tx, now)
             moved = await repository.move(
                 tx,
                 order_id,
@@ -527,7 +527,10 @@ class PaymentsHandlers:
             )
             if moved is not None:
                 await self._announce(tx, moved)
-            current = moved or await repository.get(order_id, tx)
+            current = moved
+            if moved is None and target == "authorized":
+                # An authorisation that did not apply: if the payment failed meanwhile, it is voided.
+                current = await repository.get(order_id, tx)
         if moved is not None:
             self._count_move(target)
             if self._outbox_written is not None and target in _EVENTS:
@@ -536,6 +539,19 @@ class PaymentsHandlers:
         elif current is not None and current.status == "failed" and target == "authorized":
             await self._void_orphan(order_id, _charge_of(event))
         return WebhookReceipt(event_id=event.id, applied=moved is not None)
+
+    async def _forget_old_webhooks(self, tx: Executor, now: float) -> None:
+        """Drop remembered webhook ids once they are too old to pass the timestamp check.
+
+        An id is kept at least twice the tolerance (any older delivery is rejected by its timestamp
+        alone) and at most three times it: the sweep runs once per tolerance period, not on every
+        delivery, which spares each webhook a DELETE.
+        """
+        tolerance = self.settings.webhook_tolerance_seconds
+        if now - self._webhooks_forgotten_at < tolerance:
+            return
+        self._webhooks_forgotten_at = now
+        await self._store[1].forget_webhooks(tx, now - 2 * tolerance)
 
 
 def _charge_of(event: WebhookEvent) -> GatewayCharge:

@@ -128,3 +128,24 @@ async def test_the_sandbox_delivers_its_events_and_a_timeout_is_settled_by_them(
     assert await payments.webhooks.deliver_pending() == 0
     assert (await payments.handlers.get("order-1")).status == "captured"
     assert payments.count("captured") == 1
+
+
+async def test_remembered_event_ids_are_kept_twice_the_tolerance_then_forgotten(
+    payments: Payments, clock: FakeClock
+) -> None:
+    """Ids stay long enough that a replay fails on its id or its timestamp, and no longer than 3x."""
+    charge_id = await captured_payment(payments)
+    tolerance = payments.handlers.settings.webhook_tolerance_seconds
+    remembered = "SELECT count(*) FROM payments.webhook_events"
+    headers, body = signed_webhook(SECRET, refunded_event(charge_id, clock, "evt_old"), clock())
+    await payments.handlers.receive_webhook(body, headers[SIGNATURE_HEADER])
+    assert await payments.scalar(remembered) == 1
+    clock.advance(2 * tolerance)  # not older than twice the tolerance yet: kept
+    headers, body = signed_webhook(SECRET, refunded_event(charge_id, clock, "evt_mid"), clock())
+    await payments.handlers.receive_webhook(body, headers[SIGNATURE_HEADER])
+    assert await payments.scalar(remembered) == 2
+    clock.advance(tolerance + 1)  # evt_old is past 3x: the next delivery sweeps it
+    headers, body = signed_webhook(SECRET, refunded_event(charge_id, clock, "evt_new"), clock())
+    await payments.handlers.receive_webhook(body, headers[SIGNATURE_HEADER])
+    ids = await payments.scalar("SELECT group_concat(event_id) FROM payments.webhook_events")
+    assert sorted(ids.split(",")) == ["evt_mid", "evt_new"]
