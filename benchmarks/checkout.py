@@ -14,16 +14,21 @@ What it does, in order, on a scratch PostgreSQL database (dropped at the end, ev
    a warm-up, then a measured run: checkouts/s, p50, p99 and every answer that is not a 201;
 3. replays the recorded statements with asyncpg alone (a pool per service of the shop's size, the
    same texts, grouped into the same transactions, in the same order, as fast as it can) with fresh
-   ids in every iteration, for as long and as many in flight as the shop had.
+   ids in every iteration, for as long and as many in flight as the shop had, after the shop has
+   stopped;
+4. repeats 2 and 3 in alternation, `--rounds` times: this machine's speed drifts by 20% and more
+   within minutes, and alternating rounds put each slow spell on both sides.
 
-The table gives both rates and their ratio. Goals: the shop >= 50% of the plain-SQL rate, and at
+The table gives the median round of each side, and the median of the rounds' own ratios (a shop
+round and the replay round after it ran under the same conditions), then every round. Goals: the shop >= 50% of the plain-SQL rate, and at
 most 12 statements per checkout without the sandbox provider's.
 
 CPU placement (2 cores): the shop's Python processes all run on core 0 and the load generator on
 core 1; the replay runs on core 0, where the shop's Python ran. PostgreSQL, Redis and RabbitMQ are
 not pinned. Both sides therefore get one core for their own Python and share the server's.
 
-    python benchmarks/checkout.py [--products 500] [--duration 10] [--warmup 3] [--concurrency 16] [--json]
+    python benchmarks/checkout.py [--products 500] [--duration 10] [--warmup 3] [--concurrency 16]
+                                  [--rounds 3] [--topology split] [--json]
 
 Needs PostgreSQL (a role that may create databases), Redis, RabbitMQ, and `taskset` (util-linux).
 """
@@ -40,6 +45,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -377,9 +383,9 @@ async def _timed(worker: Any, concurrency: int, seconds: float, run: Run, db_url
 
 
 async def measure_shop(
-    base: str, buyers: list[Buyer], args: argparse.Namespace, db_url: str
+    base: str, queue: deque[Buyer], args: argparse.Namespace, db_url: str
 ) -> tuple[Run, Run]:
-    queue = deque(buyers)
+    """One round: a warm-up, then a measured window; each checkout takes (and spends) a buyer's cart."""
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=args.concurrency, limit_per_host=args.concurrency)
     async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as session:
@@ -555,7 +561,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     configure_logging("warning")
     settings = load_platform_settings()
-    carts = args.carts or int(args.max_rate * (args.warmup + args.duration))
+    carts = args.carts or int(args.max_rate * (args.warmup + args.duration) * args.rounds)
     await scratch.create()
     try:
         _note(f"scratch database {scratch.database}: seeding {args.products:,} products…")
@@ -563,23 +569,41 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         counts = count_statements(recording.statements)
         replay = Replay.of(recording)
 
-        _note("starting the split shop…")
-        with running_shop(workdir, {**os.environ, **env}) as base:
-            _pin(LOAD_CORE)
-            _note(f"shop: {args.warmup} s warm-up, {args.duration} s measured, {args.concurrency} in flight…")
-            shop_warmup, shop = await measure_shop(base, buyers, args, scratch.url)
-            _note(f"shop: {shop.summary()['per_second']:.1f} checkouts/s")
-        _pin(SHOP_CORE)
-        _note("plain SQL replay…")
-        _, plain = await measure_replay(replay, pairs, args, scratch.url, settings.db_pool_size)
+        _note(f"starting the {TOPOLOGY} shop…")
+        shop_rounds: list[dict[str, Any]] = []
+        plain_rounds: list[dict[str, Any]] = []
+        queue = deque(buyers)
+        # Rounds alternate, so that a slow spell of the machine falls on both sides. The shop is
+        # started for each round and stopped before the replay, which then has the core to itself.
+        for number in range(1, args.rounds + 1):
+            with running_shop(workdir, {**os.environ, **env}) as base:
+                _pin(LOAD_CORE)
+                _note(
+                    f"round {number}/{args.rounds}: shop, {args.warmup} s warm-up, {args.duration} s "
+                    f"measured, {args.concurrency} in flight…"
+                )
+                warmup, measured = await measure_shop(base, queue, args, scratch.url)
+                shop_rounds.append({**measured.summary(), "non_201_warmup": warmup.summary()["non_201"]})
+            _pin(SHOP_CORE)
+            _note(f"round {number}/{args.rounds}: plain SQL replay…")
+            _, plain = await measure_replay(replay, pairs, args, scratch.url, settings.db_pool_size)
+            plain_rounds.append(plain.summary())
+            _note(
+                f"round {number}/{args.rounds}: shop {shop_rounds[-1]['per_second']:.1f}/s, "
+                f"plain {plain_rounds[-1]['per_second']:.1f}/s"
+            )
         os.sched_setaffinity(0, range(os.cpu_count() or 1))
     finally:
         await scratch.drop(settings.redis_url, settings.amqp_url)
-    shop_summary, plain_summary = shop.summary(), plain.summary()
-    shop_summary["non_201_warmup"] = shop_warmup.summary()["non_201"]
+    shop_summary, plain_summary = _median(shop_rounds), _median(plain_rounds)
+    # Every answer that was not a 201, in any round, counts: not only the median round's.
+    for key in ("non_201", "non_201_warmup"):
+        shop_summary[key] = dict(sum((Counter(r[key]) for r in shop_rounds), Counter()))
+    shop_summary["ran_out_of_carts"] = any(r["ran_out_of_carts"] for r in shop_rounds)
     return {
         "machine": {"cores": os.cpu_count(), "shop_core": SHOP_CORE, "load_core": LOAD_CORE},
         "products": args.products,
+        "topology": TOPOLOGY,
         "concurrency": args.concurrency,
         "pool_size_per_service": settings.db_pool_size,
         "statements": counts,
@@ -597,12 +621,28 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             }
             for s in recording.statements
         ],
+        "rounds": [
+            {
+                "shop_per_second": a["per_second"],
+                "plain_per_second": b["per_second"],
+                "ratio": a["per_second"] / b["per_second"] if b["per_second"] else 0.0,
+            }
+            for a, b in zip(shop_rounds, plain_rounds, strict=True)
+        ],
         "shop": shop_summary,
         "plain_sql": plain_summary,
-        "ratio": shop_summary["per_second"] / plain_summary["per_second"]
-        if plain_summary["per_second"]
-        else 0.0,
+        # Each round's shop and replay ran minutes apart at most: their ratio is the measurement.
+        "ratio": statistics.median(
+            a["per_second"] / b["per_second"] if b["per_second"] else 0.0
+            for a, b in zip(shop_rounds, plain_rounds, strict=True)
+        ),
     }
+
+
+def _median(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median rate (the lower middle one for an even count), whole."""
+    ordered = sorted(rounds, key=lambda r: r["per_second"])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _kinds(created: list[str]) -> dict[str, int]:
@@ -628,17 +668,26 @@ def _report(result: dict[str, Any]) -> None:
         f"\n{'':<22}{'checkouts/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'PG tx/checkout':>16}"
         f"  ({result['concurrency']} in flight, {shop['seconds']:.0f} s)"
     )
-    for name, r in (("split shop (HTTP)", shop), ("plain SQL (asyncpg)", plain)):
+    for name, r in ((f"{result['topology']} shop (HTTP)", shop), ("plain SQL (asyncpg)", plain)):
         print(
             f"{name:<22}{r['per_second']:>12.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
             f"{r['pg_transactions_per_checkout']:>16.1f}"
         )
     print(f"{'ratio shop / plain':<22}{result['ratio']:>12.0%}   (goal >= 50%)")
+    rounds = result["rounds"]
+    print(
+        f"(rates: the median round of each side; ratio: the median of the {len(rounds)} rounds' own ratios)"
+    )
+    for number, r in enumerate(rounds, 1):
+        print(
+            f"  round {number}: shop {r['shop_per_second']:.1f}/s, plain {r['plain_per_second']:.1f}/s, "
+            f"ratio {r['ratio']:.0%}"
+        )
     print(
         f"statements per checkout: {every['statements']} all, {own['statements']} without the sandbox (goal <= 12)"
     )
     print(f"round trips per checkout: {every['round_trips']} all, {own['round_trips']} without the sandbox")
-    for window, errors in (("measured", shop["non_201"]), ("warm-up", shop["non_201_warmup"])):
+    for window, errors in (("measured, all rounds", shop["non_201"]), ("warm-up", shop["non_201_warmup"])):
         print(
             f"shop answers other than 201 ({window}): {sum(errors.values())}"
             + (f" {errors}" if errors else "")
@@ -698,6 +747,12 @@ def main() -> None:
         "--topology",
         default="split",
         help="the shop's topology: split (default) or a topology file, e.g. one that hosts the checkout's services together",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternating rounds of shop and replay; the medians are compared (default 3)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
