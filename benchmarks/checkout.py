@@ -20,7 +20,9 @@ What it does, in order, on a scratch PostgreSQL database (dropped at the end, ev
    within minutes, and alternating rounds put each slow spell on both sides.
 
 The table gives the median round of each side, and the median of the rounds' own ratios (a shop
-round and the replay round after it ran under the same conditions), then every round. Goals: the shop >= 50% of the plain-SQL rate, and at
+round and the replay round after it ran under the same conditions), then every round. It also gives
+what a checkout costs in CPU time (read from /proc at the start and the end of each window): the
+side's own processes, and the servers (PostgreSQL, RabbitMQ, Redis) beside them. Goals: the shop >= 50% of the plain-SQL rate, and at
 most 12 statements per checkout without the sandbox provider's.
 
 CPU placement (2 cores): the shop's Python processes all run on core 0 and the load generator on
@@ -293,7 +295,8 @@ def _split_topology(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def running_shop(workdir: Path, env: dict[str, str]) -> Iterator[str]:
+def running_shop(workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """The shop's base URL and the process id of its supervisor, while it runs."""
     port = _free_port()
     log = workdir / "shop.log"
     command = [
@@ -306,7 +309,7 @@ def running_shop(workdir: Path, env: dict[str, str]) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, shop, log)
-        yield base
+        yield base, shop.pid
     finally:
         if shop.poll() is None:
             shop.send_signal(signal.SIGINT)
@@ -341,6 +344,8 @@ class Run:
     statuses: Counter[str] = field(default_factory=Counter)
     ran_out: bool = False
     pg_transactions: int = 0
+    cpu_seconds: float = 0.0  # the side's own processes: the shop's, or the replay's
+    servers_cpu_seconds: float = 0.0  # PostgreSQL's, RabbitMQ's and Redis's, in the same window
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.latencies)
@@ -358,7 +363,63 @@ class Run:
             "non_201": {k: v for k, v in self.statuses.items() if k != "201"},
             "ran_out_of_carts": self.ran_out,
             "pg_transactions_per_checkout": self.pg_transactions / done if done else 0.0,
+            "cpu_ms_per_checkout": self.cpu_seconds / done * 1000 if done else 0.0,
+            "servers_cpu_ms_per_checkout": self.servers_cpu_seconds / done * 1000 if done else 0.0,
         }
+
+
+# --- CPU time, from /proc: what a checkout costs, whatever else the machine is doing -------------
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # the process has ended
+        return None
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of these processes (those that still run)."""
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and every process under it (the shop's supervisor and the processes it started)."""
+    children: dict[int, list[int]] = {}
+    for pid in _all_pids():
+        fields = _stat(pid)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+SERVERS = frozenset({"postgres", "beam.smp", "redis-server"})  # PostgreSQL, RabbitMQ, Redis
+
+
+def _servers() -> list[int]:
+    """The processes of the servers the shop uses; the replay uses only PostgreSQL of them."""
+    pids = []
+    for pid in _all_pids():
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/comm").read_text().strip() in SERVERS:
+                pids.append(pid)
+    return pids
 
 
 async def _pg_commits(conn: asyncpg.Connection) -> int:
@@ -368,14 +429,29 @@ async def _pg_commits(conn: asyncpg.Connection) -> int:
     )
 
 
-async def _timed(worker: Any, concurrency: int, seconds: float, run: Run, db_url: str) -> None:
-    """Run `worker(deadline)` `concurrency` times at once until the deadline; count what ends before it."""
+async def _timed(
+    worker: Any, concurrency: int, seconds: float, run: Run, db_url: str, processes: list[int]
+) -> None:
+    """Run `worker(deadline)` `concurrency` times at once until the deadline; count what ends before it.
+
+    The CPU time of `processes` (the side being measured) and of the servers (PostgreSQL, RabbitMQ,
+    Redis) is read at the start and at the deadline: divided by the checkouts, it is what one costs,
+    however fast the machine ran.
+    """
     stats = await asyncpg.connect(db_url)
+    servers = _servers()
     try:
         before = await _pg_commits(stats)
+        cpu_before, servers_before = _cpu_seconds(processes), _cpu_seconds(servers)
         started = time.perf_counter()
         deadline = started + seconds
-        await asyncio.gather(*(worker(deadline, run) for _ in range(concurrency)))
+
+        async def read_cpu_at_deadline() -> None:
+            await asyncio.sleep(seconds)
+            run.cpu_seconds = _cpu_seconds(processes) - cpu_before
+            run.servers_cpu_seconds = _cpu_seconds(servers) - servers_before
+
+        await asyncio.gather(read_cpu_at_deadline(), *(worker(deadline, run) for _ in range(concurrency)))
         run.seconds = min(seconds, time.perf_counter() - started)
         run.pg_transactions = await _pg_commits(stats) - before
     finally:
@@ -383,7 +459,7 @@ async def _timed(worker: Any, concurrency: int, seconds: float, run: Run, db_url
 
 
 async def measure_shop(
-    base: str, queue: deque[Buyer], args: argparse.Namespace, db_url: str
+    base: str, queue: deque[Buyer], args: argparse.Namespace, db_url: str, processes: list[int]
 ) -> tuple[Run, Run]:
     """One round: a warm-up, then a measured window; each checkout takes (and spends) a buyer's cart."""
     timeout = aiohttp.ClientTimeout(total=60)
@@ -412,8 +488,8 @@ async def measure_shop(
                         run.latencies.append(ended - started)
 
         warmup, measured = Run(), Run()
-        await _timed(check_out, args.concurrency, args.warmup, warmup, db_url)
-        await _timed(check_out, args.concurrency, args.duration, measured, db_url)
+        await _timed(check_out, args.concurrency, args.warmup, warmup, db_url, processes)
+        await _timed(check_out, args.concurrency, args.duration, measured, db_url, processes)
     return warmup, measured
 
 
@@ -536,8 +612,8 @@ async def measure_replay(
                     run.latencies.append(ended - started)
 
         warmup, measured = Run(), Run()
-        await _timed(check_out, args.concurrency, args.warmup, warmup, db_url)
-        await _timed(check_out, args.concurrency, args.duration, measured, db_url)
+        await _timed(check_out, args.concurrency, args.warmup, warmup, db_url, [os.getpid()])
+        await _timed(check_out, args.concurrency, args.duration, measured, db_url, [os.getpid()])
     return warmup, measured
 
 
@@ -576,13 +652,13 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         # Rounds alternate, so that a slow spell of the machine falls on both sides. The shop is
         # started for each round and stopped before the replay, which then has the core to itself.
         for number in range(1, args.rounds + 1):
-            with running_shop(workdir, {**os.environ, **env}) as base:
+            with running_shop(workdir, {**os.environ, **env}) as (base, pid):
                 _pin(LOAD_CORE)
                 _note(
                     f"round {number}/{args.rounds}: shop, {args.warmup} s warm-up, {args.duration} s "
                     f"measured, {args.concurrency} in flight…"
                 )
-                warmup, measured = await measure_shop(base, queue, args, scratch.url)
+                warmup, measured = await measure_shop(base, queue, args, scratch.url, _tree(pid))
                 shop_rounds.append({**measured.summary(), "non_201_warmup": warmup.summary()["non_201"]})
             _pin(SHOP_CORE)
             _note(f"round {number}/{args.rounds}: plain SQL replay…")
@@ -626,17 +702,28 @@ async def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "shop_per_second": a["per_second"],
                 "plain_per_second": b["per_second"],
                 "ratio": a["per_second"] / b["per_second"] if b["per_second"] else 0.0,
+                "shop_cpu_ms": _cost(a),
+                "plain_cpu_ms": _cost(b),
             }
             for a, b in zip(shop_rounds, plain_rounds, strict=True)
         ],
         "shop": shop_summary,
         "plain_sql": plain_summary,
+        # What a checkout costs in CPU (own processes and the servers'), replay against shop: the
+        # throughput the shop would have against the replay if both had the same CPU to spend.
+        "cost_ratio": statistics.median(
+            _cost(b) / _cost(a) if _cost(a) else 0.0 for a, b in zip(shop_rounds, plain_rounds, strict=True)
+        ),
         # Each round's shop and replay ran minutes apart at most: their ratio is the measurement.
         "ratio": statistics.median(
             a["per_second"] / b["per_second"] if b["per_second"] else 0.0
             for a, b in zip(shop_rounds, plain_rounds, strict=True)
         ),
     }
+
+
+def _cost(summary: dict[str, Any]) -> float:
+    return float(summary["cpu_ms_per_checkout"] + summary["servers_cpu_ms_per_checkout"])
 
 
 def _median(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -666,14 +753,19 @@ def _report(result: dict[str, Any]) -> None:
     shop, plain = result["shop"], result["plain_sql"]
     print(
         f"\n{'':<22}{'checkouts/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'PG tx/checkout':>16}"
-        f"  ({result['concurrency']} in flight, {shop['seconds']:.0f} s)"
+        f"{'CPU ms/checkout':>17}{'+ servers':>11}  ({result['concurrency']} in flight, {shop['seconds']:.0f} s)"
     )
     for name, r in ((f"{result['topology']} shop (HTTP)", shop), ("plain SQL (asyncpg)", plain)):
         print(
             f"{name:<22}{r['per_second']:>12.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-            f"{r['pg_transactions_per_checkout']:>16.1f}"
+            f"{r['pg_transactions_per_checkout']:>16.1f}{r['cpu_ms_per_checkout']:>17.2f}"
+            f"{r['servers_cpu_ms_per_checkout']:>11.2f}"
         )
     print(f"{'ratio shop / plain':<22}{result['ratio']:>12.0%}   (goal >= 50%)")
+    print(
+        f"{'CPU cost plain / shop':<22}{result['cost_ratio']:>12.0%}   (from CPU time per checkout: "
+        "the side's own processes plus PostgreSQL, RabbitMQ and Redis)"
+    )
     rounds = result["rounds"]
     print(
         f"(rates: the median round of each side; ratio: the median of the {len(rounds)} rounds' own ratios)"
@@ -681,7 +773,8 @@ def _report(result: dict[str, Any]) -> None:
     for number, r in enumerate(rounds, 1):
         print(
             f"  round {number}: shop {r['shop_per_second']:.1f}/s, plain {r['plain_per_second']:.1f}/s, "
-            f"ratio {r['ratio']:.0%}"
+            f"ratio {r['ratio']:.0%}; CPU per checkout shop {r['shop_cpu_ms']:.1f} ms, "
+            f"plain {r['plain_cpu_ms']:.1f} ms"
         )
     print(
         f"statements per checkout: {every['statements']} all, {own['statements']} without the sandbox (goal <= 12)"
