@@ -19,13 +19,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from peakshop.rehearsal.shop import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CORE, LOAD_CORE = "0", "1"
@@ -58,12 +59,6 @@ def serve(port: int, data_dir: str) -> None:
     process = Process(topology, "shop", settings)
     app = process.app(extra_routers=[baseline])
     run(serve_app(app, process.readiness, host="127.0.0.1", port=port, drain_seconds=0), settings.event_loop)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str) -> bytes:
@@ -170,7 +165,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         seed_seconds = time.perf_counter() - started
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [

@@ -46,7 +46,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,6 +60,8 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+
+from peakshop.rehearsal.shop import free_port
 
 SHOP_CORE, LOAD_CORE = 0, 1
 SEED = 7
@@ -273,12 +274,6 @@ def count_statements(statements: list[Any]) -> dict[str, Any]:
 # --- step 2: the split shop over HTTP ------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 TOPOLOGY = "split"  # set from --topology
 
 
@@ -289,7 +284,7 @@ def _split_topology(path: Path) -> str:
     lines = ['name = "split-bench"', "embedded = false"]
     for name, spec in load_topology(TOPOLOGY).processes.items():
         services = ", ".join(f'"{s}"' for s in spec.services)
-        lines += [f"[processes.{name}]", f"services = [{services}]", f"port = {_free_port()}"]
+        lines += [f"[processes.{name}]", f"services = [{services}]", f"port = {free_port()}"]
     path.write_text("\n".join(lines) + "\n")
     return str(path)
 
@@ -297,7 +292,7 @@ def _split_topology(path: Path) -> str:
 @contextlib.contextmanager
 def running_shop(workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """The shop's base URL and the process id of its supervisor, while it runs."""
-    port = _free_port()
+    port = free_port()
     log = workdir / "shop.log"
     command = [
         "taskset", "-c", str(SHOP_CORE), sys.executable, "-m", "peakshop", "up",

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from peakshop.rehearsal.shop import free_port
+
 BODY = b'{"id":"p1","slug":"p1","name":"Bench","skus":[]}'
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
@@ -54,12 +56,6 @@ def serve(port: int) -> None:
             await server.serve_forever()
 
     asyncio.run(main())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pinned(core: int, command: list[str]) -> list[str]:
@@ -97,7 +93,7 @@ def main() -> None:
     from peakshop.rehearsal.profile import Stage
     from peakshop.rehearsal.samples import Recorder
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(_pinned(0, [sys.executable, __file__, "--serve", str(port)]))
     try:
         _wait_for(port)

@@ -28,6 +28,8 @@ from typing import Any
 
 import msgspec
 
+from peakshop.rehearsal.shop import free_port
+
 CORE = 0
 
 
@@ -131,12 +133,6 @@ async def _measure(port: int, server: int, args: argparse.Namespace) -> dict[str
     return results
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_listening(port: int, child: subprocess.Popen[bytes], limit: float = 30) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -161,7 +157,7 @@ def main() -> None:
         _serve(args.serve)
         return
     os.sched_setaffinity(0, {CORE})
-    port = _free_port()
+    port = free_port()
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

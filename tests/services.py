@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import NoReturn
 
 import asyncpg
 import pytest
@@ -35,9 +36,13 @@ def need_service(name: str, host: str, port: int) -> None:
     """Skip (or, in CI, fail) when a service the test needs is not listening."""
     if _reachable(host, port):
         return
-    message = f"{name} is not reachable at {host}:{port}"
+    missing(f"{name} is not reachable at {host}:{port}")
+
+
+def missing(message: str) -> NoReturn:
+    """Skip a test whose service or tool is absent; in CI (PEAKSHOP_REQUIRE_SERVICES=1) fail it."""
     if REQUIRE_SERVICES:
-        pytest.fail(f"{message} and PEAKSHOP_REQUIRE_SERVICES=1", pytrace=False)
+        pytest.fail(f"{message}, and PEAKSHOP_REQUIRE_SERVICES=1 requires it", pytrace=False)
     pytest.skip(message)
 
 

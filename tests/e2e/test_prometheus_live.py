@@ -23,7 +23,7 @@ import yaml
 
 from tests.e2e.conftest import Shop
 from tests.served import free_port
-from tests.services import REQUIRE_SERVICES
+from tests.services import missing
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,10 +89,7 @@ def test_the_name_lexer_finds_what_a_query_reads() -> None:
 def prometheus(split_shop: Shop, tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("prometheus")
     if binary is None:
-        message = "the prometheus binary is not installed (Debian package prometheus)"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("the prometheus binary is not installed (Debian package prometheus)")
     topology = tomllib.loads(Path(split_shop.topology).read_text())
     shop_port = split_shop.base_url.rsplit(":", 1)[1]
     targets = [

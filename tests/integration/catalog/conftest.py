@@ -20,18 +20,12 @@ from peakshop.catalog.service import MIGRATIONS
 from peakshop.platform.cache import RedisCache
 from peakshop.platform.db import PostgresDatabase
 from peakshop.platform.migrations import upgrade
+from tests.services import missing
 
 ADMIN_URL = os.environ.get("PEAKSHOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PEAKSHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SEEDED_PRODUCTS = 240
 SEED = 11
-
-
-def _unavailable(what: str, exc: BaseException) -> None:
-    message = f"{what} is not reachable: {exc}"
-    if os.environ.get("PEAKSHOP_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def _url_for(database: str) -> str:
@@ -53,7 +47,7 @@ def catalog_postgres_url() -> Iterator[str]:
     try:
         asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        _unavailable("PostgreSQL", exc)
+        missing(f"PostgreSQL is not reachable: {exc}")
     url = _url_for(name)
     try:
         upgrade(MIGRATIONS, "catalog", embedded=False, data_dir=Path("."), postgres_url=url)
@@ -96,7 +90,7 @@ async def catalog_redis() -> AsyncIterator[RedisCache]:
         await client.ping()
     except (OSError, redis.RedisError) as exc:
         await client.aclose()
-        _unavailable("Redis", exc)
+        missing(f"Redis is not reachable: {exc}")
     yield RedisCache(client, namespace)
     keys = [key async for key in client.scan_iter(match=f"{namespace}*")]
     if keys:
