@@ -61,7 +61,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from peakshop.rehearsal.shop import free_port
+from peakshop.rehearsal.shop import topology_on_free_ports
 
 SHOP_CORE, LOAD_CORE = 0, 1
 SEED = 7
@@ -277,26 +277,15 @@ def count_statements(statements: list[Any]) -> dict[str, Any]:
 TOPOLOGY = "split"  # set from --topology
 
 
-def _split_topology(path: Path) -> str:
-    """The topology (split by default) on free ports, so that the run never meets a shop already running."""
-    from peakshop.runtime.topology import load_topology
-
-    lines = ['name = "split-bench"', "embedded = false"]
-    for name, spec in load_topology(TOPOLOGY).processes.items():
-        services = ", ".join(f'"{s}"' for s in spec.services)
-        lines += [f"[processes.{name}]", f"services = [{services}]", f"port = {free_port()}"]
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
 @contextlib.contextmanager
 def running_shop(workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """The shop's base URL and the process id of its supervisor, while it runs."""
-    port = free_port()
+    topology = workdir / "topology.toml"
+    port = topology_on_free_ports(TOPOLOGY, topology, "split-bench")
     log = workdir / "shop.log"
     command = [
         "taskset", "-c", str(SHOP_CORE), sys.executable, "-m", "peakshop", "up",
-        "--topology", _split_topology(workdir / "topology.toml"), "--port", str(port),
+        "--topology", str(topology), "--port", str(port),
         "--data-dir", str(workdir / "data"), "--products", "0",
     ]  # fmt: skip
     with log.open("wb") as sink:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -14,12 +13,7 @@ from litestar import Router
 
 from peakshop.platform.metrics import Metrics
 from peakshop.platform.web import Readiness, create_app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from peakshop.rehearsal.shop import free_port
 
 
 async def wait_until_serving(url: str) -> None:

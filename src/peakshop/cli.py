@@ -134,6 +134,9 @@ def up(
         return
     from peakshop.runtime.supervisor import Supervisor
 
+    for name, spec in topo.processes.items():
+        if "storefront" not in spec.services and spec.port == port:
+            raise _fail(f"port {port} is {name}'s in topology {topo.name!r}: give the storefront another")
     status = asyncio.run(Supervisor(topology, topo, host=host, storefront_port=port).run())
     raise typer.Exit(status)
 
@@ -157,7 +160,7 @@ def _serve_process(
     topology_name: str, process: str, host: str, port: int | None, settings: PlatformSettings
 ) -> None:
     from peakshop.runtime.composition import Process
-    from peakshop.runtime.server import run
+    from peakshop.runtime.server import PortInUse, ensure_port_free, run
     from peakshop.runtime.server import serve as serve_app
     from peakshop.runtime.topology import load_topology
 
@@ -167,6 +170,10 @@ def _serve_process(
             f"topology {topo.name!r} has no process {process!r} (it has: {', '.join(topo.processes)})"
         )
     listen_port = port if port is not None else topo.processes[process].port
+    try:
+        ensure_port_free(host, listen_port)
+    except PortInUse as exc:
+        raise _fail(f"{process}: {exc}") from exc
     topo = topo.with_port(process, listen_port, host)
     configure_logging(settings.log_level, settings.log_format, process=process)
     configure_tracing(f"peakshop-{process}")

@@ -21,8 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from peakshop.runtime.topology import load_topology
-from tests.served import free_port
+from peakshop.rehearsal.shop import free_port, topology_on_free_ports
 from tests.services import need_service, scratch_database
 
 PRODUCTS = 400
@@ -126,17 +125,6 @@ def start_shop(
     raise AssertionError(f"peakshop up was not ready in {timeout:.0f} s:\n{shop.output()[-4000:]}")
 
 
-def _split_topology(path: Path) -> str:
-    """The built-in split topology on free ports, so a test never collides with a running shop."""
-    split = load_topology("split")
-    lines = ['name = "split-test"', "embedded = false"]
-    for name, spec in split.processes.items():
-        services = ", ".join(f'"{s}"' for s in spec.services)
-        lines += [f"[processes.{name}]", f"services = [{services}]", f"port = {free_port()}"]
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
 @contextmanager
 def fresh_shop(topology: str, workdir: Path, env_extra: dict[str, str] | None = None) -> Iterator[ShopSetup]:
     """A shop of its own (data and servers' namespaces), for tests that crash or restart it."""
@@ -152,7 +140,9 @@ def fresh_shop(topology: str, workdir: Path, env_extra: dict[str, str] | None = 
             "PEAKSHOP_REDIS_URL": "redis://127.0.0.1:6379/14",
             **(env_extra or {}),
         }
-        yield ShopSetup(_split_topology(workdir / "topology.toml"), workdir, env)
+        topology_file = workdir / "topology.toml"
+        port = topology_on_free_ports("split", topology_file, "split-test")
+        yield ShopSetup(str(topology_file), workdir, env, port)
 
 
 @dataclass
@@ -160,9 +150,10 @@ class ShopSetup:
     topology: str
     workdir: Path
     env: dict[str, str]
+    port: int | None = None  # the storefront's; None: a free one at each start
 
     def start(self, **more_env: str) -> Shop:
-        return start_shop(self.topology, self.workdir, {**self.env, **more_env})
+        return start_shop(self.topology, self.workdir, {**self.env, **more_env}, port=self.port)
 
 
 @pytest.fixture(scope="session")

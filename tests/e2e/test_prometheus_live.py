@@ -21,8 +21,8 @@ import httpx
 import pytest
 import yaml
 
+from peakshop.rehearsal.shop import free_port
 from tests.e2e.conftest import Shop
-from tests.served import free_port
 from tests.services import missing
 
 pytestmark = pytest.mark.e2e

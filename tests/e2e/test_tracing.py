@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from peakshop.rehearsal.shop import free_port
 from tests.e2e.buyers import a_sku_in_stock, add_to_cart, check_out, client_for, sign_up
 from tests.e2e.conftest import fresh_shop
-from tests.served import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -3,6 +3,7 @@ run against its data afterwards (`peakshop audit`, `peakshop stock set`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,10 +22,32 @@ class ShopError(Exception):
     """The shop could not be started, or a command against its data failed to run."""
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different ports free on the loopback now (all held at once, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def topology_on_free_ports(base: str, path: Path, name: str) -> int:
+    """Write `base` (a built-in topology or a file) to `path` with every process on a port free now,
+    so that a test or benchmark never meets a shop already running. Returns the storefront's port."""
+    from peakshop.runtime.topology import load_topology
+
+    processes = load_topology(base).processes
+    ports = dict(zip(processes, free_ports(len(processes)), strict=True))
+    lines = [f"name = {json.dumps(name)}", "embedded = false"]
+    for process, spec in processes.items():
+        services = ", ".join(json.dumps(s) for s in spec.services)
+        lines += [f"[processes.{process}]", f"services = [{services}]", f"port = {ports[process]}"]
+    path.write_text("\n".join(lines) + "\n")
+    return next(ports[p] for p, spec in processes.items() if "storefront" in spec.services)
 
 
 def peakshop(*args: str) -> list[str]:

@@ -7,8 +7,10 @@ move elsewhere, then stop accepting, let in-flight requests finish, and close po
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 from collections.abc import Coroutine
 from typing import Any
 
@@ -20,6 +22,28 @@ from litestar import Litestar
 from peakshop.platform.web import Readiness
 
 log = structlog.get_logger("peakshop.server")
+
+
+class PortInUse(Exception):
+    """Another process already listens on the address this process was given."""
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse an address another process already listens on.
+
+    Granian binds with SO_REUSEPORT, so a second server on a taken port starts without complaint
+    and the kernel hands each new connection to either of them: half a service's calls would reach
+    some other service. A plain bind, without that option, fails on a listening port instead.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(f"{host}:{port} is already in use by another process") from exc
+            raise
 
 
 def run(main: Coroutine[Any, Any, None], event_loop: str = "uvloop") -> None:

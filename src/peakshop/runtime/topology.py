@@ -61,6 +61,20 @@ def load_topology(name_or_path: str) -> Topology:
             )
         text, source = path.read_text(), str(path)
     try:
-        return msgspec.convert(tomllib.loads(text), Topology)
+        topology = msgspec.convert(tomllib.loads(text), Topology)
     except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
         raise SettingsError(f"topology {source}: {exc}") from exc
+    _refuse_shared_addresses(topology, source)
+    return topology
+
+
+def _refuse_shared_addresses(topology: Topology, source: str) -> None:
+    """Two processes on one address would split its traffic between them: the server binds with
+    SO_REUSEPORT, so the kernel would allow it and send each connection to either process."""
+    seen: dict[tuple[str, int], str] = {}
+    for name, spec in topology.processes.items():
+        earlier = seen.setdefault((spec.host, spec.port), name)
+        if earlier != name:
+            raise SettingsError(
+                f"topology {source}: processes {earlier!r} and {name!r} both listen on {spec.host}:{spec.port}"
+            )

@@ -17,7 +17,7 @@ from aiohttp import web
 from peakshop.rehearsal.plan import CatalogSample, Plan
 from peakshop.rehearsal.profile import Stage
 from peakshop.rehearsal.samples import Recorder
-from tests.served import free_port
+from peakshop.rehearsal.shop import free_port
 
 SERVICE_S = 0.2  # each request takes this long to serve
 SERVER_SLOTS = 2  # and only this many are served at once: 10 requests/s at most

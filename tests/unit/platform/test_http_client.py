@@ -17,7 +17,8 @@ from litestar.params import JSONBody
 
 from peakshop.platform.http_client import ServiceHttpClient
 from peakshop.platform.problems import Conflict, Problem, TooManyRequests, Unavailable
-from tests.served import free_port, served
+from peakshop.rehearsal.shop import free_port
+from tests.served import served
 
 # -- a bare HTTP/1.1 server that counts connections and requests
 
