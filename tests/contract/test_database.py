@@ -106,6 +106,23 @@ async def test_the_outbox_relay_publishes_committed_events_once(db: database.Dat
     assert [e.id for e in received] == [sent.id]
     assert received[0].decode(dict) == {"id": "t"}
     assert await relay.backlog() == 0
+    assert await db.fetch("SELECT id FROM demo.outbox") == []  # published rows are deleted
+
+
+async def test_the_relay_prunes_inbox_ids_past_their_retention(db: database.Database) -> None:
+    now = 1_800_000_000.0
+    relay = OutboxRelay(db, InProcessBus(), Metrics(), inbox_retention=3_600, clock=lambda: now)
+    async with db.transaction() as tx:
+        for message_id, age in (("old", 3_601), ("edge", 3_599), ("new", 5)):
+            await tx.execute(
+                "INSERT INTO demo.inbox (message_id, consumer, handled_at) VALUES ($1, $2, $3)",
+                message_id,
+                "demo-consumer",
+                now - age,
+            )
+    assert await relay.prune_inbox() == 1
+    rows = await db.fetch("SELECT message_id FROM demo.inbox ORDER BY message_id")
+    assert [r[0] for r in rows] == ["edge", "new"]
 
 
 async def test_the_inbox_runs_a_handler_once_per_message(db: database.Database) -> None:

@@ -54,9 +54,7 @@ class CartService:
     async def start(self) -> None:
         self._db = await self._infra.database(SCHEMA)
         self.handlers.bind(self._db)
-        self._relay = OutboxRelay(
-            self._db, self._infra.bus, self._infra.metrics, interval=self.settings.relay_interval
-        )
+        self._relay = self._infra.outbox_relay(self._db, interval=self.settings.relay_interval)
         self._relay.start()
         self._infra.bus.subscribe(
             "cart.close-on-order-placed",

@@ -54,9 +54,7 @@ class CatalogService:
 
     async def start(self) -> None:
         self._db = await self._infra.database(self.name)
-        self._relay = OutboxRelay(
-            self._db, self._infra.bus, self._infra.metrics, interval=self.settings.relay_interval
-        )
+        self._relay = self._infra.outbox_relay(self._db, interval=self.settings.relay_interval)
         self._relay.start()
         self.handlers.bind(CatalogRepository(self._db), self._relay.wake)
 

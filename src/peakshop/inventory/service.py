@@ -55,7 +55,7 @@ class InventoryService:
     async def start(self) -> None:
         self._db = await self._infra.database(SCHEMA)
         self.handlers.attach(self._db)
-        self._relay = OutboxRelay(self._db, self._infra.bus, self._infra.metrics)
+        self._relay = self._infra.outbox_relay(self._db)
         self._relay.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="inventory:sweeper")
 

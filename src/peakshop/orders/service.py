@@ -84,7 +84,7 @@ class OrdersService:
             log.warning("crash_hook_armed", after=self.settings.crash_after)
         self._db = await self._infra.database(SCHEMA)
         self.handlers.attach(self._db)
-        self._relay = OutboxRelay(self._db, self._infra.bus, self._infra.metrics)
+        self._relay = self._infra.outbox_relay(self._db)
         self._relay.start()
         s = self.settings
         try:

@@ -79,7 +79,7 @@ class PaymentsService:
             )
             gateway = sandbox
         self.handlers.attach(self._db, gateway)
-        self._relay = OutboxRelay(self._db, self._infra.bus, self._infra.metrics)
+        self._relay = self._infra.outbox_relay(self._db)
         self._relay.start()
         if self._webhooks is not None:
             self._webhooks.start()

@@ -120,6 +120,35 @@ def create_messaging_tables(schema: str) -> None:
     )
 
 
+def delete_published_events(schema: str) -> None:
+    """The relay deletes an outbox row once the bus has it, instead of marking it published: the
+    table holds only what waits, however many events a sale makes. The inbox gets an index on its
+    age, so that ids past their dedupe window can be pruned without reading the whole table."""
+    from alembic import op
+
+    op.drop_index("outbox_unpublished", "outbox", schema=schema)
+    op.drop_column("outbox", "published_at", schema=schema)
+    op.create_index("outbox_oldest_first", "outbox", ["occurred_at", "id"], schema=schema)
+    op.create_index("inbox_by_age", "inbox", ["handled_at"], schema=schema)
+
+
+def keep_published_events(schema: str) -> None:
+    """Undo `delete_published_events`."""
+    from alembic import op
+
+    op.drop_index("inbox_by_age", "inbox", schema=schema)
+    op.drop_index("outbox_oldest_first", "outbox", schema=schema)
+    op.add_column("outbox", sa.Column("published_at", sa.Float, nullable=True), schema=schema)
+    op.create_index(
+        "outbox_unpublished",
+        "outbox",
+        ["occurred_at", "id"],
+        schema=schema,
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    )
+
+
 def drop_messaging_tables(schema: str) -> None:
     """Undo `create_messaging_tables`; call from a service's first migration's downgrade."""
     from alembic import op

@@ -2,8 +2,10 @@
 
 A service that changes state and must tell others writes the event into its own `outbox` table in the
 same transaction as the change: both commit or neither does. The relay publishes committed rows to the
-bus and marks them; a crash between publish and mark re-publishes, so consumers run each handler inside
-the inbox, which records the message id in the same transaction as the handler's own writes.
+bus and deletes them, so the table holds only what waits; a crash between publish and delete
+re-publishes, so consumers run each handler inside the inbox, which records the message id in the same
+transaction as the handler's own writes. The relay also prunes inbox ids older than the inbox's
+retention, a window far longer than any redelivery.
 """
 
 from __future__ import annotations
@@ -81,6 +83,9 @@ class OutboxRelay:
         interval: float = 0.2,
         batch: int = 200,
         linger: float = 0.02,
+        inbox_retention: float = 7 * 86_400,
+        prune_every: float = 3_600,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -88,6 +93,10 @@ class OutboxRelay:
         self._interval = interval
         self._batch = batch
         self._linger = linger
+        self._inbox_retention = inbox_retention
+        self._prune_every = prune_every
+        self._now = clock
+        self._pruned_at = float("-inf")
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -103,7 +112,7 @@ class OutboxRelay:
         async with self._db.transaction() as tx:
             rows = await tx.fetch(
                 f"SELECT id, topic, payload, occurred_at FROM {schema}.outbox "
-                f"WHERE published_at IS NULL ORDER BY occurred_at, id LIMIT $1{lock}",
+                f"ORDER BY occurred_at, id LIMIT $1{lock}",
                 self._batch,
             )
             # Confirms for a batch are awaited together: one broker round trip, not one per event.
@@ -111,20 +120,33 @@ class OutboxRelay:
                 *(self._bus.publish(Envelope(row[0], row[1], float(row[3]), bytes(row[2]))) for row in rows)
             )
             if rows:
-                now = time.time()
                 await tx.executemany(
-                    f"UPDATE {schema}.outbox SET published_at = $1 WHERE id = $2",
-                    [(now, row[0]) for row in rows],
+                    f"DELETE FROM {schema}.outbox WHERE id = $1", [(row[0],) for row in rows]
                 )
         if rows:
             self._metrics.outbox_published.labels(schema).inc(len(rows))
         return len(rows)
 
     async def backlog(self) -> int:
-        row = await self._db.fetchrow(
-            f"SELECT count(*) FROM {self._db.schema}.outbox WHERE published_at IS NULL"
-        )
+        row = await self._db.fetchrow(f"SELECT count(*) FROM {self._db.schema}.outbox")
         return int(row[0]) if row else 0
+
+    async def prune_inbox(self) -> int:
+        """Forget the ids of messages handled longer ago than the inbox's retention."""
+        async with self._db.transaction() as tx:
+            pruned = await tx.execute(
+                f"DELETE FROM {self._db.schema}.inbox WHERE handled_at < $1",
+                self._now() - self._inbox_retention,
+            )
+        if pruned:
+            log.info("inbox_pruned", schema=self._db.schema, ids=pruned)
+        return pruned
+
+    async def _prune_when_due(self) -> None:
+        now = time.monotonic()
+        if now - self._pruned_at >= self._prune_every:
+            self._pruned_at = now
+            await self.prune_inbox()
 
     async def _run(self) -> None:
         while True:
@@ -138,6 +160,7 @@ class OutboxRelay:
             try:
                 while await self.publish_pending() == self._batch:
                     pass
+                await self._prune_when_due()
             except Exception:
                 # The bus or the database is away; the rows stay and the next round tries again.
                 log.exception("outbox_relay_failed", schema=self._db.schema)

@@ -11,7 +11,9 @@ from litestar import Router
 from peakshop.platform import db as database
 from peakshop.platform.bus import Bus
 from peakshop.platform.cache import Cache
+from peakshop.platform.db import Database
 from peakshop.platform.metrics import Metrics
+from peakshop.platform.outbox import OutboxRelay
 from peakshop.platform.settings import PlatformSettings
 
 
@@ -36,6 +38,16 @@ class Infrastructure:
         )
         self.databases.append(db)
         return db
+
+    def outbox_relay(self, db: Database, *, interval: float = 0.2) -> OutboxRelay:
+        """The relay of a service's outbox, which also prunes its inbox."""
+        return OutboxRelay(
+            db,
+            self.bus,
+            self.metrics,
+            interval=interval,
+            inbox_retention=self.settings.inbox_retention_seconds,
+        )
 
     async def close_databases(self) -> None:
         while self.databases:

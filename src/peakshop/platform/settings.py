@@ -71,6 +71,9 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     queue_expires_seconds: float = 0
     # Prefix of Redis keys and RabbitMQ exchange/queue names, so that shops can share those servers.
     namespace: str = "peakshop"
+    # How long a consumer remembers a message id it handled (its inbox), so that a redelivery or a
+    # republished event is not handled twice; far longer than any redelivery takes.
+    inbox_retention_seconds: float = 7 * 86_400
 
     def __post_init__(self) -> None:
         if self.db_pool_size < 1:
@@ -81,6 +84,8 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
             raise SettingsError("PEAKSHOP_NAMESPACE may hold only letters, digits, '-' and '_'")
         if self.drain_seconds < 0:
             raise SettingsError("PEAKSHOP_DRAIN_SECONDS must not be negative")
+        if self.inbox_retention_seconds < 3_600:
+            raise SettingsError("PEAKSHOP_INBOX_RETENTION_SECONDS must be at least 3600 (an hour)")
         if self.topology != "local" and self.webhook_secret == "peakshop-dev-webhook-secret":
             raise SettingsError(
                 "PEAKSHOP_WEBHOOK_SECRET still has its development default; set a secret outside `local`"

@@ -51,7 +51,7 @@ class UsersService:
         self.handlers.attach(self._db)
         # The decoy hash that unknown-email log-ins verify against, made before the first request.
         await self.handlers.passwords.warm_up()
-        self._relay = OutboxRelay(self._db, self._infra.bus, self._infra.metrics)
+        self._relay = self._infra.outbox_relay(self._db)
         self._relay.start()
 
     async def stop(self) -> None:

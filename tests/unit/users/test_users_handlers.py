@@ -72,10 +72,9 @@ async def test_registering_writes_account_registered_to_the_outbox(
     handlers: UsersHandlers, users_db: SqliteDatabase
 ) -> None:
     account = await handlers.register(ANN)
-    rows = await users_db.fetch("SELECT topic, payload, published_at FROM users.outbox")
+    rows = await users_db.fetch("SELECT topic, payload FROM users.outbox")
     assert len(rows) == 1
     assert rows[0]["topic"] == TOPIC_ACCOUNT_REGISTERED
-    assert rows[0]["published_at"] is None
     event = msgspec.json.decode(rows[0]["payload"], type=AccountRegistered)
     assert event == AccountRegistered(account_id=account.id, email="ann@shop.example")
 

@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 from alembic import op
 
-from peakshop.platform.migrations import create_messaging_tables
+from peakshop.platform.migrations import create_messaging_tables, delete_published_events
 
 revision = "0001"
 down_revision = None
@@ -18,3 +18,4 @@ def upgrade() -> None:
         schema="demo",
     )
     create_messaging_tables("demo")
+    delete_published_events("demo")
