@@ -54,3 +54,37 @@ async def test_migrations_go_up_down_and_up_again(
     up, down, up_again = counts
     assert up > 3 and up_again == up
     assert down == 1  # only Alembic's own version table is left
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("service", SERVICES_WITH_DATA)
+async def test_upgrading_the_outbox_keeps_what_waits_and_drops_what_was_published(
+    service: str, dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Revision 0002 drops `published_at`: a published row left behind would be published again."""
+    embedded = dialect == "sqlite"
+    url = "" if embedded else request.getfixturevalue("scratch_postgres_url")
+    where = {"embedded": embedded, "data_dir": tmp_path, "postgres_url": url}
+    script = _migrations_of(service, tmp_path)
+    await asyncio.to_thread(migrations.upgrade, script, service, revision="0001", **where)  # type: ignore[arg-type]
+    db = await database.connect(schema=service, pool_size=1, **where)  # type: ignore[arg-type]
+    try:
+        async with db.transaction() as tx:
+            for event_id, published_at in (("sent", 1.0), ("waiting", None)):
+                await tx.execute(
+                    f"INSERT INTO {service}.outbox (id, topic, payload, occurred_at, published_at) "
+                    "VALUES ($1, $2, $3, $4, $5)",
+                    event_id,
+                    "demo.topic",
+                    b"{}",
+                    1.0,
+                    published_at,
+                )
+    finally:
+        await db.close()
+    await asyncio.to_thread(migrations.upgrade, script, service, **where)  # type: ignore[arg-type]
+    db = await database.connect(schema=service, pool_size=1, **where)  # type: ignore[arg-type]
+    try:
+        assert [row[0] for row in await db.fetch(f"SELECT id FROM {service}.outbox")] == ["waiting"]
+    finally:
+        await db.close()

@@ -27,9 +27,17 @@ def _config(script_location: Path, schema: str, url: str, sqlite_file: Path | No
     return cfg
 
 
-def upgrade(script_location: Path, schema: str, *, embedded: bool, data_dir: Path, postgres_url: str) -> None:
-    """Bring one service's schema to the newest revision (blocking: call it in a thread)."""
-    command.upgrade(_service_config(script_location, schema, embedded, data_dir, postgres_url), "head")
+def upgrade(
+    script_location: Path,
+    schema: str,
+    *,
+    embedded: bool,
+    data_dir: Path,
+    postgres_url: str,
+    revision: str = "head",
+) -> None:
+    """Bring one service's schema to `revision`, the newest by default (blocking: call it in a thread)."""
+    command.upgrade(_service_config(script_location, schema, embedded, data_dir, postgres_url), revision)
 
 
 def downgrade(
@@ -126,6 +134,8 @@ def delete_published_events(schema: str) -> None:
     age, so that ids past their dedupe window can be pruned without reading the whole table."""
     from alembic import op
 
+    # Rows already published go first: without the column, the relay would take them for waiting.
+    op.execute(f"DELETE FROM {schema}.outbox WHERE published_at IS NOT NULL")
     op.drop_index("outbox_unpublished", "outbox", schema=schema)
     op.drop_column("outbox", "published_at", schema=schema)
     op.create_index("outbox_oldest_first", "outbox", ["occurred_at", "id"], schema=schema)
