@@ -82,6 +82,15 @@ class OrdersService:
     async def start(self) -> None:
         if self.settings.crash_after:
             log.warning("crash_hook_armed", after=self.settings.crash_after)
+        call_timeout = self._infra.settings.http_client_timeout
+        if self.settings.reconcile_after_seconds <= call_timeout:
+            # Allowed (tests shorten it), but a live checkout waiting on one slow call can then be
+            # taken for abandoned: it fails cleanly and gives the money back, yet the buyer loses it.
+            log.warning(
+                "reconcile_after_below_call_timeout",
+                reconcile_after_seconds=self.settings.reconcile_after_seconds,
+                http_client_timeout=call_timeout,
+            )
         self._db = await self._infra.database(SCHEMA)
         self.handlers.attach(self._db)
         self._relay = self._infra.outbox_relay(self._db)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+import structlog.testing
 
 from peakshop.contracts.orders import ReconciledOrder
 from peakshop.platform.problems import Problem
@@ -126,3 +127,13 @@ async def test_the_reconciler_leaves_young_attempts_to_their_own_request(make_sh
     assert await shop.orders.reconcile(30) == []
     _, step = await only_order(shop)
     assert step == "reserved"
+
+
+async def test_a_reconcile_delay_within_the_call_timeout_is_warned_about_at_start(
+    make_shop: MakeShop,
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        await make_shop(reconcile_after_seconds=5)  # the platform's call timeout is 10 s
+        await make_shop(reconcile_after_seconds=60)
+    warnings = [entry for entry in logs if entry["event"] == "reconcile_after_below_call_timeout"]
+    assert [(w["reconcile_after_seconds"], w["http_client_timeout"]) for w in warnings] == [(5, 10.0)]
