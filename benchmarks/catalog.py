@@ -63,7 +63,7 @@ def serve(port: int, data_dir: str) -> None:
 
 def _get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read()  # type: ignore[no-any-return]
+        return response.read()
 
 
 def _wait_ready(base: str, process: subprocess.Popen[bytes], limit: float = 120) -> None:

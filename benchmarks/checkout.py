@@ -203,10 +203,10 @@ async def _place(process: Any, buyer: Buyer) -> Any:
 async def prepare(
     args: argparse.Namespace, scratch: Scratch, carts: int
 ) -> tuple[Recording, list[Buyer], list[tuple[str, str]]]:
+    import peakshop.runtime.prepare as preparation
     from peakshop.contracts.inventory import SetStock
     from peakshop.platform.db import statement_log
     from peakshop.platform.settings import load_platform_settings
-    from peakshop.runtime import prepare as preparation
     from peakshop.runtime.composition import Process
 
     settings = load_platform_settings()
