@@ -160,3 +160,46 @@ async def test_the_statement_log_records_what_a_block_sends_grouped_by_transacti
     assert log[0].transaction == log[1].transaction != log[2].transaction
     assert log[3].transaction == 0 and {s.schema for s in log} == {"demo"}
     assert log[0].args == ("s", 1)
+
+
+async def test_a_one_statement_unit_runs_its_statement_and_commits(db: database.Database) -> None:
+    log: list[database.Statement] = []
+    token = database.statement_log.set(log)
+    try:
+        async with db.one_statement() as tx:
+            assert await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", "o", 4) == 1
+    finally:
+        database.statement_log.reset(token)
+    assert [tuple(row) for row in await db.fetch("SELECT id, qty FROM demo.things")] == [("o", 4)]
+    # On PostgreSQL the statement runs alone, so a replay sends it without BEGIN and COMMIT either.
+    assert (log[0].transaction == 0) == (db.dialect == "postgresql")
+
+
+async def test_a_failing_one_statement_unit_leaves_nothing_behind(db: database.Database) -> None:
+    with pytest.raises(Exception, match=r"(?i)check|constraint"):
+        async with db.one_statement() as tx:
+            await tx.execute(
+                "WITH first AS (INSERT INTO demo.things (id, qty) VALUES ('p', 1)) "
+                "INSERT INTO demo.things (id, qty) VALUES ('q', -1)"
+                if db.dialect == "postgresql"
+                else "INSERT INTO demo.things (id, qty) VALUES ('p', 1), ('q', -1)"
+            )
+    assert await db.fetch("SELECT id FROM demo.things") == []
+
+
+async def test_a_second_statement_in_a_one_statement_unit(db: database.Database) -> None:
+    """PostgreSQL refuses it (it would run outside any transaction); SQLite's unit is a transaction."""
+
+    async def two_inserts() -> None:
+        async with db.one_statement() as tx:
+            await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", "r", 1)
+            await tx.execute("INSERT INTO demo.things (id, qty) VALUES ($1, $2)", "s", 1)
+
+    if db.dialect == "postgresql":
+        with pytest.raises(RuntimeError, match="second statement"):
+            await two_inserts()
+        expected = ["r"]
+    else:
+        await two_inserts()
+        expected = ["r", "s"]
+    assert [row[0] for row in await db.fetch("SELECT id FROM demo.things ORDER BY id")] == expected

@@ -202,17 +202,13 @@ class InventoryHandlers:
         """Turn an active reservation's units into sold ones; committing twice is not an error."""
         db, repository = self._store
         now = self._now()
-        async with db.transaction() as tx:
+        async with db.one_statement() as tx:
             done = await repository.commit(tx, reservation_id, now)
-            if done is not None:
-                row, moved = done
-                committed = _reservation(row, "committed", moved)
-            else:
-                committed = None
-                current = await repository.reservation(tx, reservation_id)
-        if committed is not None:
+        if done is not None:
+            row, moved = done
             self._count("committed")
-            return committed
+            return _reservation(row, "committed", moved)
+        current = await repository.reservation(db, reservation_id)
         if current is None:
             raise reservation_not_found(reservation_id)
         if current.status == "committed":

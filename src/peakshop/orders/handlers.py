@@ -196,7 +196,7 @@ class OrdersHandlers:
             created_at=now,
             updated_at=now,
         )
-        async with db.transaction() as tx:
+        async with db.one_statement() as tx:
             created = await repository.insert_attempt(tx, attempt, lines)
         if not created:
             existing = await repository.by_key(account_id, key)
@@ -310,8 +310,8 @@ class OrdersHandlers:
     async def fail(self, order_id: str, problem: Problem) -> bool:
         """Record the failure and its problem, with `OrderFailed`; False when already finished."""
         db, repository = self.store
-        async with db.transaction() as tx:
-            failed = Envelope.wrap(TOPIC_ORDER_FAILED, OrderFailed(order_id, problem.slug))
+        failed = Envelope.wrap(TOPIC_ORDER_FAILED, OrderFailed(order_id, problem.slug))
+        async with db.one_statement() as tx:
             moved = await repository.fail(
                 tx, order_id, self._now(), problem.slug, stored_problem(problem), failed
             )
@@ -323,10 +323,10 @@ class OrdersHandlers:
 
     async def _confirm(self, attempt: Attempt, lines: list[OrderLine], now: float) -> bool:
         db, repository = self.store
-        async with db.transaction() as tx:
-            placed = OrderPlaced(
-                attempt.id, attempt.account_id, attempt.total, attempt.currency, lines, attempt.cart_id
-            )
+        placed = OrderPlaced(
+            attempt.id, attempt.account_id, attempt.total, attempt.currency, lines, attempt.cart_id
+        )
+        async with db.one_statement() as tx:
             moved = await repository.confirm(tx, attempt.id, now, Envelope.wrap(TOPIC_ORDER_PLACED, placed))
         if moved:
             self._metrics.orders.labels("confirmed").inc()
@@ -336,7 +336,7 @@ class OrdersHandlers:
 
     async def _advance(self, order_id: str, target: Step, sources: tuple[Step, ...]) -> bool:
         db, repository = self.store
-        async with db.transaction() as tx:
+        async with db.one_statement() as tx:
             return await repository.move(tx, order_id, target, self._now(), sources)
 
     def _wake_relay(self) -> None:

@@ -284,10 +284,10 @@ class PaymentsHandlers:
             decline_reason=None,
             updated_at=now,
         )
-        async with db.transaction() as tx:
+        async with db.one_statement() as tx:
             payment = await repository.insert_pending(tx, fresh)
-            if payment is None:
-                payment = await repository.get(request.order_id, tx)
+        if payment is None:  # the order has one already: a repeat call, or a concurrent one
+            payment = await repository.get(request.order_id)
         if payment is None:  # pragma: no cover - payments are never deleted
             raise payment_not_found(request.order_id)
         if (payment.amount, payment.currency) != (request.amount, request.currency):
@@ -347,7 +347,10 @@ class PaymentsHandlers:
         """
         db, repository, _ = self._store
         event = self._event(known, target) if known is not None else None
-        async with db.transaction() as tx:
+        # One statement when the event is known beforehand or there is none to write: then the move
+        # needs no transaction around it.
+        unit = db.one_statement() if event is not None or target not in _EVENTS else db.transaction()
+        async with unit as tx:
             moved = await repository.move(
                 tx,
                 order_id,
@@ -359,7 +362,7 @@ class PaymentsHandlers:
             )
             if moved is not None and event is None:
                 await self._announce(tx, moved)
-            current = moved or await repository.get(order_id, tx)
+        current = moved or await repository.get(order_id)
         if current is None:  # pragma: no cover - payments are never deleted
             raise payment_not_found(order_id)
         if moved is not None:

@@ -13,7 +13,7 @@ import itertools
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +44,17 @@ class Database(Protocol):
 
     def transaction(self) -> Any:
         """An async context manager yielding an `Executor` bound to one transaction."""
+        ...
+
+    def one_statement(self) -> Any:
+        """Like `transaction()`, for a unit of work that PostgreSQL runs as a single statement.
+
+        A lone statement is atomic by itself, so PostgreSQL runs it without BEGIN and COMMIT: two
+        round trips fewer. A second statement in the unit raises instead of running outside any
+        transaction; the first has committed by then, so this guards against a programming mistake
+        (tests on PostgreSQL catch it) and is no rollback. SQLite, where the same unit may take
+        several statements, gets a transaction.
+        """
         ...
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
@@ -118,6 +129,38 @@ class _PgExecutor:
         await self._conn.executemany(sql, rows)
 
 
+class _OneStatement(_PgExecutor):
+    """An executor that runs exactly one statement, in autocommit (see `Database.one_statement`)."""
+
+    def __init__(self, conn: asyncpg.Connection, schema: str) -> None:
+        super().__init__(conn, schema)
+        self._sent = False
+
+    def _once(self) -> None:
+        if self._sent:
+            raise RuntimeError("a one_statement() unit ran a second statement: use transaction()")
+        self._sent = True
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        self._once()
+        return await super().fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        self._once()
+        return await super().fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        self._once()
+        return await super().fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        self._once()
+        return await super().execute(sql, *args)
+
+    async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
+        raise RuntimeError("executemany sends a statement per row: use transaction()")
+
+
 class _NoReset(asyncpg.Connection):
     """Skip asyncpg's per-release reset query.
 
@@ -152,6 +195,11 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._pool.acquire() as conn, conn.transaction():
             yield _PgExecutor(conn, self.schema, next(_transactions))
+
+    @asynccontextmanager
+    async def one_statement(self) -> AsyncIterator[Executor]:
+        async with self._pool.acquire() as conn:
+            yield _OneStatement(conn, self.schema)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         _record(self.schema, 0, sql, args)
@@ -251,6 +299,9 @@ class SqliteDatabase:
                 raise
             else:
                 await self._writer.execute("COMMIT")
+
+    def one_statement(self) -> AbstractAsyncContextManager[Executor]:
+        return self.transaction()
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         _record(self.schema, 0, sql, args)

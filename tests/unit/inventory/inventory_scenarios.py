@@ -88,6 +88,11 @@ class CountingDatabase:
         async with self._inner.transaction() as tx:
             yield _CountingExecutor(tx, self.statements)
 
+    @asynccontextmanager
+    async def one_statement(self) -> AsyncIterator[Executor]:
+        async with self._inner.one_statement() as tx:
+            yield _CountingExecutor(tx, self.statements)
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         self.statements.append(sql)
         return await self._inner.fetch(sql, *args)
