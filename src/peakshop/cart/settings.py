@@ -18,7 +18,7 @@ class CartSettings(msgspec.Struct, kw_only=True, frozen=True):
     """Different SKUs a cart may hold."""
     default_currency: str = "USD"
     """The currency an empty cart shows; a cart with lines shows theirs."""
-    relay_interval: float = 0.2
+    relay_interval: float = 1.0
     """Seconds between outbox polls when nothing wakes the relay sooner."""
 
     def __post_init__(self) -> None:

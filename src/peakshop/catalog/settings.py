@@ -13,7 +13,7 @@ from peakshop.platform.settings import SettingsError, from_env
 class CatalogSettings(msgspec.Struct, kw_only=True, frozen=True):
     cache_ttl: int = 30
     """Seconds a read document stays in the cache; also the `max-age` clients are told."""
-    relay_interval: float = 0.2
+    relay_interval: float = 1.0
     """Seconds between outbox polls when nothing wakes the relay sooner."""
     import_batch: int = 1_000
     """Products per transaction when importing or seeding."""

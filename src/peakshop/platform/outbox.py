@@ -80,7 +80,7 @@ class OutboxRelay:
         bus: Bus,
         metrics: Metrics,
         *,
-        interval: float = 0.2,
+        interval: float = 1.0,
         batch: int = 200,
         linger: float = 0.02,
         inbox_retention: float = 7 * 86_400,

@@ -39,7 +39,7 @@ class Infrastructure:
         self.databases.append(db)
         return db
 
-    def outbox_relay(self, db: Database, *, interval: float = 0.2) -> OutboxRelay:
+    def outbox_relay(self, db: Database, *, interval: float = 1.0) -> OutboxRelay:
         """The relay of a service's outbox, which also prunes its inbox."""
         return OutboxRelay(
             db,
