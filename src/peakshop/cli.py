@@ -134,9 +134,6 @@ def up(
         return
     from peakshop.runtime.supervisor import Supervisor
 
-    for name, spec in topo.processes.items():
-        if "storefront" not in spec.services and spec.port == port:
-            raise _fail(f"port {port} is {name}'s in topology {topo.name!r}: give the storefront another")
     status = asyncio.run(Supervisor(topology, topo, host=host, storefront_port=port).run())
     raise typer.Exit(status)
 

@@ -26,6 +26,10 @@ from peakshop.platform.metrics import Metrics
 
 log = structlog.get_logger("peakshop.outbox")
 
+# Seconds between a relay's polls when no commit wakes it sooner: every writer wakes its relay at
+# once, so the poll only finds rows that a stopped replica left.
+POLL_SECONDS = 1.0
+
 
 async def add_to_outbox(tx: Executor, schema: str, topic: str, event: Any) -> Envelope:
     """Record `event` for publication; call inside the transaction that makes the change."""
@@ -80,7 +84,7 @@ class OutboxRelay:
         bus: Bus,
         metrics: Metrics,
         *,
-        interval: float = 1.0,
+        interval: float = POLL_SECONDS,
         batch: int = 200,
         linger: float = 0.02,
         inbox_retention: float = 7 * 86_400,

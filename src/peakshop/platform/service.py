@@ -13,7 +13,7 @@ from peakshop.platform.bus import Bus
 from peakshop.platform.cache import Cache
 from peakshop.platform.db import Database
 from peakshop.platform.metrics import Metrics
-from peakshop.platform.outbox import OutboxRelay
+from peakshop.platform.outbox import POLL_SECONDS, OutboxRelay
 from peakshop.platform.settings import PlatformSettings
 
 
@@ -39,7 +39,7 @@ class Infrastructure:
         self.databases.append(db)
         return db
 
-    def outbox_relay(self, db: Database, *, interval: float = 1.0) -> OutboxRelay:
+    def outbox_relay(self, db: Database, *, interval: float = POLL_SECONDS) -> OutboxRelay:
         """The relay of a service's outbox, which also prunes its inbox."""
         return OutboxRelay(
             db,
