@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -26,6 +26,7 @@ from peakshop.payments.service import PaymentsService
 from peakshop.payments.settings import PaymentsSettings
 from peakshop.platform.bus import InProcessBus
 from peakshop.platform.cache import MemoryCache
+from peakshop.platform.messages import Envelope
 from peakshop.platform.metrics import Metrics
 from peakshop.platform.migrations import upgrade
 from peakshop.platform.problems import Conflict, NotFound
@@ -90,6 +91,17 @@ class FakeCart:
 
 
 @dataclass
+class RecordingBus(InProcessBus):
+    """The in-process bus, keeping every event it was handed."""
+
+    published: list[Envelope] = field(default_factory=list)
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.published.append(envelope)
+        await super().publish(envelope)
+
+
+@dataclass
 class Shop:
     infra: Infrastructure
     inventory: InventoryService
@@ -117,11 +129,20 @@ class Shop:
         sql = "SELECT count(*) FROM payments.sandbox_charges WHERE status = $1"
         return int(await self.scalar("payments", sql, status))
 
-    async def placed_carts(self) -> dict[str, str]:
-        """Order id → cart id, from the `OrderPlaced` events orders wrote to its outbox."""
+    async def events(self, topic: str) -> list[bytes]:
+        """Payloads of every `topic` event orders wrote: those its relay has published (and deleted
+        from the outbox) and those still waiting in the outbox."""
         db = next(db for db in self.infra.databases if db.schema == "orders")
-        rows = await db.fetch("SELECT payload FROM orders.outbox WHERE topic = $1", TOPIC_ORDER_PLACED)
-        events = [msgspec.json.decode(bytes(row[0]), type=OrderPlaced) for row in rows]
+        # The outbox first: a row the relay deletes after this read was published before its delete.
+        rows = await db.fetch("SELECT id, payload FROM orders.outbox WHERE topic = $1", topic)
+        bus = cast(RecordingBus, self.infra.bus)
+        found = {e.id: e.payload for e in bus.published if e.topic == topic}
+        found.update((row[0], bytes(row[1])) for row in rows)
+        return list(found.values())
+
+    async def placed_carts(self) -> dict[str, str]:
+        """Order id → cart id, from the `OrderPlaced` events orders wrote."""
+        events = [msgspec.json.decode(p, type=OrderPlaced) for p in await self.events(TOPIC_ORDER_PLACED)]
         return {event.order_id: event.cart_id for event in events}
 
     async def level(self, sku_id: str) -> StockLevel:
@@ -156,7 +177,7 @@ async def open_shop(settings: PlatformSettings, *, migrate: bool = True, **order
     """Start inventory, payments and orders on `settings`' databases; crash hooks raise `Crashed`."""
     if migrate:
         await migrate_all(settings)
-    infra = Infrastructure(settings, Metrics(), InProcessBus(), MemoryCache())
+    infra = Infrastructure(settings, Metrics(), RecordingBus(), MemoryCache())
     inventory_clock = FakeClock()
     inventory = InventoryService(
         infra, InventorySettings(sweep_interval_seconds=3_600), clock=inventory_clock

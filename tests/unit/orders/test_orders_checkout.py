@@ -28,8 +28,8 @@ async def test_a_checkout_reserves_charges_and_confirms_an_order_priced_by_the_s
     assert shop.count("peakshop_orders_total", outcome="confirmed") == 1
     assert shop.count("peakshop_checkouts_started_total") == 1
     assert shop.count("peakshop_checkout_duration_seconds_count", outcome="confirmed") == 1
-    row = await shop.scalar("orders", "SELECT payload FROM orders.outbox WHERE topic = 'orders.placed'")
-    placed = msgspec.json.decode(bytes(row), type=OrderPlaced)
+    (payload,) = await shop.events("orders.placed")
+    placed = msgspec.json.decode(payload, type=OrderPlaced)
     assert (placed.order_id, placed.total, len(placed.lines)) == (order.id, expected, 2)
 
 
