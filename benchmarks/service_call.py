@@ -1,13 +1,17 @@
-"""What one service-to-service call costs: the shop's client against a pooled aiohttp session, one run.
+"""What one service-to-service call costs: the shop's client against a pooled aiohttp session, and
+each HTTP server a topology process may run (ADR 0004), in one run.
 
 Both clients call the same internal-style route (a JSON body decoded into a msgspec struct and sent
-back) on the same server: the shop's own app factory (telemetry, problem handlers) on the embedded
-Granian server, in a child process. Client and server share one core, as the services of the split
-topology do in `benchmarks/checkout.py`, so every microsecond either side spends is on that core.
+back) on the shop's own app factory (telemetry, problem handlers) served the way `peakshop serve`
+serves it, in a child process: once on Granian, once on uvicorn. Client and server share one core,
+as the services of the split topology do in `benchmarks/checkout.py`, so every microsecond either
+side spends is on that core.
 
-For each client it prints calls/s, the client's CPU time per call and the server's, and the ratios
-against aiohttp. The aiohttp session is set up the way a careful caller would (a kept-alive
-connection pool, no cookie jar, a pre-built URL), so the baseline is not a strawman.
+For each server and client it prints calls/s, the client's CPU time per call and the server's, and
+the ratio against aiohttp on the same server; then each server's CPU per call against Granian's.
+The aiohttp session is set up the way a careful caller would (a kept-alive connection pool, no
+cookie jar, a pre-built URL), so the baseline is not a strawman. Run it with `--concurrency 1` as
+well: a service in the split topology mostly sees one or two calls at a time.
 
     python benchmarks/service_call.py [--seconds 5] [--concurrency 16] [--json]
 """
@@ -44,7 +48,7 @@ BODY = Line("sku_0001_blue_xl", 2, "res_" + "a" * 32, "acc_" + "b" * 32)
 PATH = "/internal/bench/echo"
 
 
-def _serve(port: int) -> None:
+def _serve(port: int, server: str) -> None:
     """The child process: the shop's app with one echo route, served as every service is."""
     from litestar import Router, post
     from litestar.params import JSONBody
@@ -65,7 +69,7 @@ def _serve(port: int) -> None:
         metrics=Metrics(),
         readiness=readiness,
     )
-    run(serve(app, readiness, host="127.0.0.1", port=port, drain_seconds=0))
+    run(serve(app, readiness, host="127.0.0.1", port=port, drain_seconds=0, server_kind=server))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -146,45 +150,65 @@ def _wait_listening(port: int, child: subprocess.Popen[bytes], limit: float = 30
     raise SystemExit("the server did not start")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5, help="seconds per client (default 5)")
-    parser.add_argument("--concurrency", type=int, default=16, help="calls in flight (default 16)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the child process
-    args = parser.parse_args()
-    if args.serve:
-        _serve(args.serve)
-        return
-    os.sched_setaffinity(0, {CORE})
+def _serve_and_measure(server: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     port = free_port()
     child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, __file__, "--serve", str(port), "--server", server],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_listening(port, child)
         import uvloop
 
-        results = uvloop.run(_measure(port, child.pid, args))
+        return uvloop.run(_measure(port, child.pid, args))
     finally:
         child.terminate()
         child.wait()
+
+
+def main() -> None:
+    from peakshop.runtime.server import SERVERS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5, help="seconds per client (default 5)")
+    parser.add_argument("--concurrency", type=int, default=16, help="calls in flight (default 16)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--server", choices=SERVERS, default="granian", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        _serve(args.serve, args.server)
+        return
+    os.sched_setaffinity(0, {CORE})
+    results = {server: _serve_and_measure(server, args) for server in SERVERS}
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    base = results["aiohttp (baseline)"]
     print(
         f"one service call, client and server on core {CORE}, {args.concurrency} in flight, {args.seconds:g} s each"
     )
-    print(f"{'client':28} {'calls/s':>9} {'client µs':>10} {'server µs':>10} {'vs baseline':>12}")
-    for name, r in results.items():
-        ratio = r["calls_per_second"] / base["calls_per_second"]
+    print(
+        f"{'server':8} {'client':28} {'calls/s':>9} {'client µs':>10} {'server µs':>10} {'vs baseline':>12}"
+    )
+    for server, by_client in results.items():
+        base = by_client["aiohttp (baseline)"]
+        for name, r in by_client.items():
+            ratio = r["calls_per_second"] / base["calls_per_second"]
+            print(
+                f"{server:8} {name:28} {r['calls_per_second']:9.0f} {r['client_cpu_us']:10.0f} "
+                f"{r['server_cpu_us']:10.0f} {ratio:11.2f}x"
+            )
+        saved = base["client_cpu_us"] - by_client["peakshop ServiceHttpClient"]["client_cpu_us"]
+        print(f"{server:8} client CPU saved per call: {saved:.0f} µs ({saved / base['client_cpu_us']:.0%})")
+    shop = "peakshop ServiceHttpClient"
+    granian = results["granian"][shop]
+    for server, by_client in results.items():
+        r = by_client[shop]
         print(
-            f"{name:28} {r['calls_per_second']:9.0f} {r['client_cpu_us']:10.0f} "
-            f"{r['server_cpu_us']:10.0f} {ratio:11.2f}x"
+            f"{server} with the shop's client: server CPU per call {r['server_cpu_us'] / granian['server_cpu_us']:.0%} "
+            f"of Granian's, calls/s {r['calls_per_second'] / granian['calls_per_second']:.2f}x"
         )
-    saved = base["client_cpu_us"] - results["peakshop ServiceHttpClient"]["client_cpu_us"]
-    print(f"client CPU saved per call: {saved:.0f} µs ({saved / base['client_cpu_us']:.0%})")
 
 
 if __name__ == "__main__":

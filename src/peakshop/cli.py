@@ -157,7 +157,7 @@ def _serve_process(
     topology_name: str, process: str, host: str, port: int | None, settings: PlatformSettings
 ) -> None:
     from peakshop.runtime.composition import Process
-    from peakshop.runtime.server import PortInUse, ensure_port_free, run
+    from peakshop.runtime.server import PortInUse, ServerDidNotStart, ensure_port_free, run
     from peakshop.runtime.server import serve as serve_app
     from peakshop.runtime.topology import load_topology
 
@@ -175,12 +175,21 @@ def _serve_process(
     configure_logging(settings.log_level, settings.log_format, process=process)
     configure_tracing(f"peakshop-{process}")
     shop = Process(topo, process, settings)
-    run(
-        serve_app(
-            shop.app(), shop.readiness, host=host, port=listen_port, drain_seconds=settings.drain_seconds
-        ),
-        settings.event_loop,
-    )
+    server = topo.processes[process].server
+    try:
+        run(
+            serve_app(
+                shop.app(),
+                shop.readiness,
+                host=host,
+                port=listen_port,
+                drain_seconds=settings.drain_seconds,
+                server_kind=server,
+            ),
+            settings.event_loop,
+        )
+    except ServerDidNotStart as exc:
+        raise _fail(f"{process}: {exc}") from exc
 
 
 @app.command()

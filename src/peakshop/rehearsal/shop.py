@@ -46,6 +46,7 @@ def topology_on_free_ports(base: str, path: Path, name: str) -> int:
     for process, spec in processes.items():
         services = ", ".join(json.dumps(s) for s in spec.services)
         lines += [f"[processes.{process}]", f"services = [{services}]", f"port = {ports[process]}"]
+        lines.append(f"server = {json.dumps(spec.server)}")
     path.write_text("\n".join(lines) + "\n")
     return next(ports[p] for p, spec in processes.items() if "storefront" in spec.services)
 

@@ -7,6 +7,7 @@ import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -17,6 +18,8 @@ class ProcessSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     services: list[str]
     port: int
     host: str = "127.0.0.1"
+    # The HTTP server (ADR 0004): Granian where buyers connect, uvicorn for service calls.
+    server: Literal["granian", "uvicorn"] = "granian"
 
 
 class Topology(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -41,7 +44,7 @@ class Topology(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def with_port(self, process: str, port: int, host: str | None = None) -> Topology:
         spec = self.processes[process]
-        updated = ProcessSpec(spec.services, port, host or spec.host)
+        updated = msgspec.structs.replace(spec, port=port, host=host or spec.host)
         return msgspec.structs.replace(self, processes={**self.processes, process: updated})
 
 
