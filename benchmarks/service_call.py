@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 
 from peakshop.rehearsal.shop import free_port
+from peakshop.runtime.topology import SERVERS, ServerKind
 
 CORE = 0
 
@@ -48,7 +49,7 @@ BODY = Line("sku_0001_blue_xl", 2, "res_" + "a" * 32, "acc_" + "b" * 32)
 PATH = "/internal/bench/echo"
 
 
-def _serve(port: int, server: str) -> None:
+def _serve(port: int, server: ServerKind) -> None:
     """The child process: the shop's app with one echo route, served as every service is."""
     from litestar import Router, post
     from litestar.params import JSONBody
@@ -168,7 +169,6 @@ def _serve_and_measure(server: str, args: argparse.Namespace) -> dict[str, dict[
 
 
 def main() -> None:
-    from peakshop.runtime.server import SERVERS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5, help="seconds per client (default 5)")

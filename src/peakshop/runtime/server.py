@@ -23,6 +23,7 @@ from granian.server.embed import Server as Granian
 from litestar import Litestar
 
 from peakshop.platform.web import Readiness
+from peakshop.runtime.topology import SERVERS, ServerKind
 
 log = structlog.get_logger("peakshop.server")
 
@@ -62,9 +63,6 @@ def run(main: Coroutine[Any, Any, None], event_loop: str = "uvloop") -> None:
     asyncio.run(main)
 
 
-SERVERS = ("granian", "uvicorn")
-
-
 class ServerDidNotStart(Exception):
     """The app's startup failed before the server took its first request."""
 
@@ -86,7 +84,7 @@ class _Uvicorn(uvicorn.Server):
             raise ServerDidNotStart("the app did not start: the log above says why") from exc
 
 
-def _server(kind: str, app: Litestar, host: str, port: int) -> Granian | _Uvicorn:
+def _server(kind: ServerKind, app: Litestar, host: str, port: int) -> Granian | _Uvicorn:
     """The HTTP server a topology process asks for (ADR 0004).
 
     Granian (Rust I/O threads) holds its tail latency best with many client connections at once;
@@ -128,7 +126,7 @@ async def serve(
     host: str,
     port: int,
     drain_seconds: float,
-    server_kind: str = "granian",
+    server_kind: ServerKind = "granian",
 ) -> None:
     server = _server(server_kind, app, host, port)
     loop = asyncio.get_running_loop()

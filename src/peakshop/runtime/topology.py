@@ -7,19 +7,22 @@ import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
 from peakshop.platform.settings import SettingsError
+
+# The HTTP servers a process may run (ADR 0004): Granian where buyers connect, uvicorn for service calls.
+ServerKind = Literal["granian", "uvicorn"]
+SERVERS: tuple[ServerKind, ...] = get_args(ServerKind)
 
 
 class ProcessSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     services: list[str]
     port: int
     host: str = "127.0.0.1"
-    # The HTTP server (ADR 0004): Granian where buyers connect, uvicorn for service calls.
-    server: Literal["granian", "uvicorn"] = "granian"
+    server: ServerKind = "granian"
 
 
 class Topology(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,7 @@ import uvicorn
 
 from peakshop.platform.settings import SettingsError
 from peakshop.rehearsal.shop import free_port, topology_on_free_ports
-from peakshop.runtime.server import SERVERS
-from peakshop.runtime.topology import load_topology
+from peakshop.runtime.topology import SERVERS, load_topology
 
 
 def _topology(tmp_path: Path, server: str, port: int) -> Path:
@@ -48,10 +48,10 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PEAKSHOP_DATA_DIR": str(tmp_path), **extra}
 
 
-def _wait_for(predicate: object, limit: float, what: str) -> None:
+def _wait_for(predicate: Callable[[], bool], limit: float, what: str) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
+        if predicate():
             return
         time.sleep(0.05)  # polling a process we do not control; the deadline bounds it
     raise AssertionError(f"{what} within {limit} s")
