@@ -61,7 +61,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from peakshop.rehearsal.shop import topology_on_free_ports
+from peakshop.rehearsal.shop import ready, topology_on_free_ports
+from peakshop.runtime.supervisor import UP_MESSAGE
 
 SHOP_CORE, LOAD_CORE = 0, 1
 SEED = 7
@@ -305,17 +306,14 @@ def running_shop(workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, int]
 
 
 def _wait_ready(base: str, shop: subprocess.Popen[bytes], log: Path, limit: float = 120) -> None:
-    import urllib.request
-
+    """Until `up` says every process is ready: the storefront alone answers before the services it calls."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if shop.poll() is not None:
             raise SystemExit(f"the shop exited with {shop.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(base + "/readyz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)  # polling a starting server; the deadline bounds it
+        if UP_MESSAGE in log.read_text(errors="replace") and ready(base):
+            return
+        time.sleep(0.2)  # polling a starting shop; the deadline bounds it
     raise SystemExit(f"the shop was not ready in {limit:.0f} s:\n{log.read_text()[-3000:]}")
 
 

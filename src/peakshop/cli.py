@@ -124,15 +124,15 @@ def up(
     configure_logging(settings.log_level, settings.log_format, process="supervisor")
     count = settings.seed_products if products is None else products
     asyncio.run(_prepare(topology, settings, count, settings.seed))
+    from peakshop.runtime.supervisor import UP_MESSAGE, Supervisor
     from peakshop.runtime.topology import load_topology
 
     topo = load_topology(topology)
     if len(topo.processes) == 1:
         (process,) = topo.processes
-        console.print(f"[bold green]peakshop is up[/] ({topo.name}): http://{host}:{port}/api/products")
+        console.print(f"[bold green]{UP_MESSAGE}[/] ({topo.name}): http://{host}:{port}/api/products")
         _serve_process(topology, process, host, port, settings)
         return
-    from peakshop.runtime.supervisor import Supervisor
 
     status = asyncio.run(Supervisor(topology, topo, host=host, storefront_port=port).run())
     raise typer.Exit(status)

@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from peakshop.rehearsal.shop import free_port, topology_on_free_ports
+from peakshop.runtime.supervisor import UP_MESSAGE
 from tests.services import need_service, scratch_database
 
 PRODUCTS = 400
-UP = "peakshop is up"  # what `peakshop up` prints once every process of the topology is ready
 SEED = 7
 
 # What every test shop runs with: cheap password hashes (the tests sign in hundreds of buyers), a
@@ -104,7 +104,7 @@ def start_shop(
         sys.executable, "-m", "peakshop", "up", "--topology", topology, "--port", str(port),
         "--data-dir", str(data_dir), "--products", str(PRODUCTS),
     ]  # fmt: skip
-    earlier_starts = log.read_text(errors="replace").count(UP) if log.exists() else 0
+    earlier_starts = log.read_text(errors="replace").count(UP_MESSAGE) if log.exists() else 0
     with log.open("ab") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     shop = Shop(topology, f"http://127.0.0.1:{port}", process, log, data_dir, env)
@@ -113,9 +113,7 @@ def start_shop(
         if process.poll() is not None:
             raise AssertionError(f"peakshop up exited with {process.returncode}:\n{shop.output()[-4000:]}")
         try:
-            # The storefront can be ready before the services it calls; `up` says so only when every
-            # process of the topology answers /readyz.
-            everyone_up = shop.output().count(UP) > earlier_starts
+            everyone_up = shop.output().count(UP_MESSAGE) > earlier_starts
             if everyone_up and httpx.get(shop.base_url + "/readyz", timeout=1).status_code == 200:
                 return shop
         except httpx.HTTPError:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peakshop.runtime.supervisor import UP_MESSAGE
+
 
 class ShopError(Exception):
     """The shop could not be started, or a command against its data failed to run."""
@@ -115,9 +117,7 @@ def start_shop(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ShopError(f"peakshop up exited with {process.returncode}:\n{shop.tail()}")
-        # `up` says "peakshop is up" once every process of the topology answers /readyz; the
-        # storefront alone can be ready before the services it calls.
-        if "peakshop is up" in shop.tail(chars=10**8) and ready(shop.base_url):
+        if UP_MESSAGE in shop.tail(chars=10**8) and ready(shop.base_url):
             return shop
         time.sleep(0.25)  # waiting for a starting server; the deadline bounds it
     shop.stop()

@@ -13,6 +13,9 @@ from rich.console import Console
 
 from peakshop.runtime.topology import Topology
 
+# What `peakshop up` prints once every process of the topology answers /readyz. The storefront alone
+# can be ready before the services it calls, so whoever waits for a shop waits for this line.
+UP_MESSAGE = "peakshop is up"
 _COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
 
 
@@ -88,7 +91,8 @@ class Supervisor:
             done, _ = await asyncio.wait([ready, stopped, *exited], return_when=asyncio.FIRST_COMPLETED)
             if ready in done and ready.exception() is None:
                 self.console.print(
-                    f"[bold green]peakshop is up[/] (split): http://{self.host}:{self.storefront_port}/api/products"
+                    f"[bold green]{UP_MESSAGE}[/] ({self.topology.name}): "
+                    f"http://{self.host}:{self.storefront_port}/api/products"
                 )
                 done, _ = await asyncio.wait([stopped, *exited], return_when=asyncio.FIRST_COMPLETED)
             elif ready in done:
