@@ -10,11 +10,12 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
+import aio_pika
 import asyncpg
 import pytest
 
@@ -51,8 +52,14 @@ def _with_database(url: str, database: str) -> str:
     return f"{base}/{database}"
 
 
+def _in_thread(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` on a loop in a thread of its own: fixtures may sit inside a running loop."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work).result()
+
+
 def _admin(sql: str) -> None:
-    """Run one statement as the admin, in a thread of its own: fixtures may sit inside a running loop."""
+    """Run one statement as the admin."""
 
     async def run() -> None:
         conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
@@ -61,8 +68,20 @@ def _admin(sql: str) -> None:
         finally:
             await conn.close()
 
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, run()).result()
+    _in_thread(run())
+
+
+def drop_namespace_exchange(namespace: str) -> None:
+    """Delete the events exchange a test shop declared in RabbitMQ: its queues expire on their own
+    (`PEAKSHOP_QUEUE_EXPIRES_SECONDS`), an exchange never does."""
+
+    async def run() -> None:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            await channel.exchange_delete(f"{namespace}.events")
+
+    _in_thread(run())
 
 
 @contextmanager

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
 from peakshop.platform.bus import Bus, InProcessBus, RabbitBus
 from peakshop.platform.messages import Envelope
+from tests.services import drop_namespace_exchange
 
 
 @pytest.fixture(params=["in-process", "rabbitmq"])
-def make_bus(request: pytest.FixtureRequest) -> Callable[[], Bus]:
+def make_bus(request: pytest.FixtureRequest) -> Iterator[Callable[[], Bus]]:
     if request.param == "in-process":
-        return InProcessBus
+        yield InProcessBus
+        return
     url = request.getfixturevalue("amqp_url")
-    return lambda: RabbitBus(url, queue_expires=60)
+    # A namespace of the test's own: the default one is a running shop's.
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    yield lambda: RabbitBus(url, namespace=namespace, queue_expires=60)
+    drop_namespace_exchange(namespace)
 
 
 @pytest.fixture

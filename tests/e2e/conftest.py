@@ -23,7 +23,7 @@ import pytest
 
 from peakshop.rehearsal.shop import free_port, topology_on_free_ports
 from peakshop.runtime.supervisor import UP_MESSAGE
-from tests.services import need_service, scratch_database
+from tests.services import drop_namespace_exchange, need_service, scratch_database
 
 PRODUCTS = 400
 SEED = 7
@@ -131,16 +131,20 @@ def fresh_shop(topology: str, workdir: Path, env_extra: dict[str, str] | None = 
         return
     for name, port in (("PostgreSQL", 5432), ("Redis", 6379), ("RabbitMQ", 5672)):
         need_service(name, "127.0.0.1", port)
+    namespace = f"t{uuid.uuid4().hex[:10]}"
     with scratch_database() as url:
         env = {
             "PEAKSHOP_POSTGRES_URL": url,
-            "PEAKSHOP_NAMESPACE": f"t{uuid.uuid4().hex[:10]}",
+            "PEAKSHOP_NAMESPACE": namespace,
             "PEAKSHOP_REDIS_URL": "redis://127.0.0.1:6379/14",
             **(env_extra or {}),
         }
         topology_file = workdir / "topology.toml"
         port = topology_on_free_ports("split", topology_file, "split-test")
-        yield ShopSetup(str(topology_file), workdir, env, port)
+        try:
+            yield ShopSetup(str(topology_file), workdir, env, port)
+        finally:
+            drop_namespace_exchange(namespace)
 
 
 @dataclass

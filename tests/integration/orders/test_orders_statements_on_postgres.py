@@ -25,6 +25,7 @@ from peakshop.platform.settings import load_platform_settings
 from peakshop.runtime import prepare
 from peakshop.runtime.composition import BUILD_ORDER, Process
 from peakshop.runtime.topology import load_topology
+from tests.services import drop_namespace_exchange
 
 BUDGET = 12
 ADDRESS = ShippingAddress(
@@ -42,13 +43,15 @@ async def shop(
         f'name = "all-on-postgres"\nembedded = false\n[processes.shop]\nservices = [{services}]\nport = 1\n'
     )
     topology = load_topology(str(topology_file))
+    namespace = f"t{uuid.uuid4().hex[:10]}"
     settings = load_platform_settings(
         {},
         topology="split",
         postgres_url=scratch_postgres_url,
         redis_url=redis_url,
         amqp_url=amqp_url,
-        namespace=f"t{uuid.uuid4().hex[:10]}",
+        namespace=namespace,
+        queue_expires_seconds=600,  # the test's queues go away after it
         webhook_secret="s" * 32,
         data_dir=str(tmp_path),
         db_pool_size=4,
@@ -56,8 +59,11 @@ async def shop(
     await prepare.migrate_all(topology, settings)
     await prepare.seed(settings, products=20, seed=3, progress=None)
     process = Process(topology, "shop", settings)
-    async with process.lifespan():
-        yield process
+    try:
+        async with process.lifespan():
+            yield process
+    finally:
+        drop_namespace_exchange(namespace)
 
 
 async def _buyer_with_a_cart(shop: Process, sku_id: str) -> tuple[str, str]:
