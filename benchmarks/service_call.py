@@ -151,7 +151,7 @@ def _wait_listening(port: int, child: subprocess.Popen[bytes], limit: float = 30
     raise SystemExit("the server did not start")
 
 
-def _serve_and_measure(server: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+def _serve_and_measure(server: ServerKind, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     port = free_port()
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(port), "--server", server],
@@ -169,7 +169,6 @@ def _serve_and_measure(server: str, args: argparse.Namespace) -> dict[str, dict[
 
 
 def main() -> None:
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5, help="seconds per client (default 5)")
     parser.add_argument("--concurrency", type=int, default=16, help="calls in flight (default 16)")
