@@ -13,7 +13,7 @@ from peakshop.platform import migrations
 from peakshop.platform.bus import InProcessBus
 from peakshop.platform.messages import Envelope
 from peakshop.platform.metrics import Metrics
-from peakshop.platform.outbox import OutboxRelay, add_to_outbox, inbox_handler
+from peakshop.platform.outbox import OutboxRelay, add_to_outbox, inbox_handler, write_to_outbox
 
 DEMO_MIGRATIONS = Path(__file__).parent / "demo_migrations"
 
@@ -107,6 +107,70 @@ async def test_the_outbox_relay_publishes_committed_events_once(db: database.Dat
     assert received[0].decode(dict) == {"id": "t"}
     assert await relay.backlog() == 0
     assert await db.fetch("SELECT id FROM demo.outbox") == []  # published rows are deleted
+
+
+class _Recorder(InProcessBus):
+    """A bus that records what it is given, and refuses while `down` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[Envelope] = []
+        self.down = False
+
+    async def publish(self, envelope: Envelope) -> None:
+        if self.down:
+            raise ConnectionError("the broker is away")
+        await asyncio.sleep(0)  # a real broker answers later: let other relays run meanwhile
+        self.published.append(envelope)
+
+
+async def _add_events(db: database.Database, times: list[float]) -> list[str]:
+    ids = []
+    async with db.transaction() as tx:
+        for at in times:
+            envelope = Envelope.wrap("demo.thing_added", {"at": at})
+            envelope = Envelope(envelope.id, envelope.topic, at, envelope.payload)
+            await write_to_outbox(tx, "demo", envelope)
+            ids.append(envelope.id)
+    return ids
+
+
+async def test_a_failed_publish_keeps_the_events_for_the_next_round(db: database.Database) -> None:
+    bus = _Recorder()
+    relay = OutboxRelay(db, bus, Metrics())
+    ids = await _add_events(db, [1.0, 2.0])
+    bus.down = True
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    assert await relay.backlog() == 2  # taking them out was rolled back with the failed publish
+    bus.down = False
+    assert await relay.publish_pending() == 2
+    assert [e.id for e in bus.published] == ids
+    assert await relay.backlog() == 0
+
+
+async def test_the_relay_publishes_the_oldest_events_first(db: database.Database) -> None:
+    bus = _Recorder()
+    relay = OutboxRelay(db, bus, Metrics(), batch=3)
+    ids = await _add_events(db, [5.0, 1.0, 4.0, 2.0, 3.0])
+    assert await relay.publish_pending() == 3
+    assert await relay.publish_pending() == 2
+    assert [e.occurred_at for e in bus.published] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert sorted(e.id for e in bus.published) == sorted(ids)
+
+
+async def test_relays_running_at_once_publish_each_event_once(db: database.Database) -> None:
+    bus = _Recorder()
+    ids = await _add_events(db, [float(i) for i in range(120)])
+    relays = [OutboxRelay(db, bus, Metrics(), batch=7) for _ in range(4)]
+
+    async def drain(relay: OutboxRelay) -> None:
+        while await relay.publish_pending():
+            pass
+
+    await asyncio.gather(*(drain(relay) for relay in relays))
+    assert sorted(e.id for e in bus.published) == sorted(ids)  # every one, none twice
+    assert await relays[0].backlog() == 0
 
 
 async def test_the_relay_prunes_inbox_ids_past_their_retention(db: database.Database) -> None:

@@ -114,19 +114,20 @@ class OutboxRelay:
         # at the same time; SQLite has one writer, so it needs no such clause.
         lock = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
         async with self._db.transaction() as tx:
+            # Taken and deleted in one statement; the delete commits only after the broker has
+            # confirmed every row, and a failed publish rolls it back, so the rows wait for the next
+            # round. One round trip fewer per batch than selecting, then deleting.
             rows = await tx.fetch(
-                f"SELECT id, topic, payload, occurred_at FROM {schema}.outbox "
-                f"ORDER BY occurred_at, id LIMIT $1{lock}",
+                f"DELETE FROM {schema}.outbox WHERE id IN "
+                f"(SELECT id FROM {schema}.outbox ORDER BY occurred_at, id LIMIT $1{lock}) "
+                "RETURNING id, topic, payload, occurred_at",
                 self._batch,
             )
+            rows.sort(key=_oldest_first)  # RETURNING keeps no order
             # Confirms for a batch are awaited together: one broker round trip, not one per event.
             await asyncio.gather(
                 *(self._bus.publish(Envelope(row[0], row[1], float(row[3]), bytes(row[2]))) for row in rows)
             )
-            if rows:
-                await tx.executemany(
-                    f"DELETE FROM {schema}.outbox WHERE id = $1", [(row[0],) for row in rows]
-                )
         if rows:
             self._metrics.outbox_published.labels(schema).inc(len(rows))
         return len(rows)
@@ -183,6 +184,10 @@ class OutboxRelay:
         # One last pass so that events of the final requests leave before the process does.
         with contextlib.suppress(Exception):
             await self.publish_pending()
+
+
+def _oldest_first(row: Row) -> tuple[float, str]:
+    return (float(row[3]), str(row[0]))
 
 
 def inbox_handler(
