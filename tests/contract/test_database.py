@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,6 +172,40 @@ async def test_relays_running_at_once_publish_each_event_once(db: database.Datab
     await asyncio.gather(*(drain(relay) for relay in relays))
     assert sorted(e.id for e in bus.published) == sorted(ids)  # every one, none twice
     assert await relays[0].backlog() == 0
+
+
+async def test_events_committed_while_the_relay_lingers_leave_in_one_round(db: database.Database) -> None:
+    bus = _Recorder()
+    relay = _CountingRelay(db, bus, Metrics(), linger=0.3)
+    relay.start()
+    try:
+        for at in (1.0, 2.0, 3.0):  # three commits, each waking the relay, well within its linger
+            await _add_events(db, [at])
+            relay.wake()
+        while len(bus.published) < 3:
+            await relay.published_a_round.wait()
+            relay.published_a_round.clear()
+    finally:
+        await relay.stop()
+    assert relay.rounds == 1
+    assert [e.occurred_at for e in bus.published] == [1.0, 2.0, 3.0]
+
+
+class _CountingRelay(OutboxRelay):
+    """Counts the rounds that published something, and says when one did."""
+
+    rounds = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.published_a_round = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        published = await super().publish_pending()
+        if published:
+            self.rounds += 1
+            self.published_a_round.set()
+        return published
 
 
 async def test_the_relay_prunes_inbox_ids_past_their_retention(db: database.Database) -> None:

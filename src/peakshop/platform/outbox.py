@@ -86,7 +86,7 @@ class OutboxRelay:
         *,
         interval: float = POLL_SECONDS,
         batch: int = 200,
-        linger: float = 0.02,
+        linger: float = 0.05,
         inbox_retention: float = 7 * 86_400,
         prune_every: float = 3_600,
         clock: Callable[[], float] = time.time,
@@ -158,8 +158,9 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._interval)
             if self._wakeup.is_set() and self._linger:
-                # Under load commits come in bursts: a few milliseconds' wait turns many one-row
-                # rounds (a transaction and a publish each) into one round of many rows.
+                # A round costs a transaction and a broker round trip whatever it carries: waiting
+                # for company turns the many one-row rounds of a busy shop into a few of many rows
+                # (docs/performance.md: about 650 µs per event alone, 230 µs in tens).
                 await asyncio.sleep(self._linger)
             self._wakeup.clear()
             try:

@@ -46,6 +46,7 @@ class Infrastructure:
             self.bus,
             self.metrics,
             interval=interval,
+            linger=self.settings.outbox_linger_seconds,
             inbox_retention=self.settings.inbox_retention_seconds,
         )
 

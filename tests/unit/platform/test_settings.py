@@ -20,6 +20,10 @@ def test_variables_are_typed_and_validated() -> None:
         load_platform_settings({"PEAKSHOP_DB_POOL_SIZE": "many"})
     with pytest.raises(SettingsError, match="PEAKSHOP_DB_POOL_SIZE must be at least 1"):
         load_platform_settings({"PEAKSHOP_DB_POOL_SIZE": "0"})
+    assert load_platform_settings({}).outbox_linger_seconds == 0.05
+    assert load_platform_settings({"PEAKSHOP_OUTBOX_LINGER_SECONDS": "0"}).outbox_linger_seconds == 0
+    with pytest.raises(SettingsError, match="PEAKSHOP_OUTBOX_LINGER_SECONDS must be between 0 and 1"):
+        load_platform_settings({"PEAKSHOP_OUTBOX_LINGER_SECONDS": "5"})
 
 
 def test_unsafe_defaults_are_refused_outside_local() -> None:
