@@ -33,6 +33,7 @@ from typing import Any
 
 import aio_pika
 import asyncpg
+import uvloop
 
 from peakshop.platform.bus import RabbitBus
 from peakshop.platform.db import PostgresDatabase
@@ -187,9 +188,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     os.sched_setaffinity(0, {CORE})
-    import uvloop  # the loop every service runs on
-
-    result = uvloop.run(_run(args))
+    result = uvloop.run(_run(args))  # the loop every service runs on
     if args.json:
         print(json.dumps(result, indent=2))
     else:
