@@ -14,8 +14,9 @@ What it does, in order, on a scratch PostgreSQL database (dropped at the end, ev
    a warm-up, then a measured run: checkouts/s, p50, p99 and every answer that is not a 201;
 3. replays the recorded statements with asyncpg alone (a pool per service of the shop's size, the
    same texts, grouped into the same transactions, in the same order, as fast as it can) with fresh
-   ids in every iteration, for as long and as many in flight as the shop had, after the shop has
-   stopped; the events it writes (to the outbox, and the sandbox provider's webhooks) are removed
+   ids in every iteration (the cart's too, in orders' rows), for as long and as many in flight as
+   the shop had, after the shop has stopped, and checks that every replayed checkout confirmed its
+   order; the events it writes (to the outbox, and the sandbox provider's webhooks) are removed
    after it, so that the shop's next round does not publish and deliver them on its own clock;
 4. repeats 2 and 3 in alternation, `--rounds` times: this machine's speed drifts by 20% and more
    within minutes, and alternating rounds put each slow spell on both sides.
@@ -54,7 +55,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -493,6 +494,7 @@ class Replay:
     units: list[tuple[str, bool, list[tuple[str, tuple[Any, ...]]]]]
     created: list[str]  # ids made by the recorded checkout: fresh ones in every iteration
     skus: tuple[str, str]
+    cart_id: str  # kept for the cart's own statements, renewed in orders' (a cart has one live order)
     pattern: re.Pattern[str]
     pattern_bytes: re.Pattern[bytes]
 
@@ -507,7 +509,8 @@ class Replay:
                         found[token] = None
         created = list(found)
         skus = recording.buyer.skus
-        tokens = sorted([*created, *skus], key=len, reverse=True)
+        cart_id = recording.buyer.cart_id
+        tokens = sorted([*created, *skus, cart_id], key=len, reverse=True)
         alternation = "|".join(re.escape(t) for t in tokens)
         units: list[tuple[str, bool, list[tuple[str, tuple[Any, ...]]]]] = []
         for (schema, tx), group in itertools.groupby(
@@ -518,12 +521,33 @@ class Replay:
                 units += [(schema, False, [item]) for item in items]
             else:
                 units.append((schema, True, items))
-        return cls(units, created, skus, re.compile(alternation), re.compile(alternation.encode()))
+        return cls(units, created, skus, cart_id, re.compile(alternation), re.compile(alternation.encode()))
 
     def fresh(self, pair: tuple[str, str]) -> list[tuple[str, bool, list[tuple[str, tuple[Any, ...]]]]]:
-        """The units with new ids, and the iteration's SKU pair instead of the recorded one."""
+        """The units with new ids, and the iteration's SKU pair instead of the recorded one.
+
+        The cart stays the recorded one where the cart service reads it, and is a new id in orders'
+        rows: orders lets a cart have one order that did not fail, so a replay that ordered the same
+        cart again would have its insert skipped and do less than a checkout does.
+        """
         mapping = {old: _like(old) for old in self.created}
         mapping[self.skus[0]], mapping[self.skus[1]] = pair
+        keep_cart = self._renewer({**mapping, self.cart_id: self.cart_id})
+        new_cart = self._renewer({**mapping, self.cart_id: _like(self.cart_id)})
+        return [
+            (
+                schema,
+                tx,
+                [
+                    (sql, tuple((new_cart if schema == "orders" else keep_cart)(a) for a in args))
+                    for sql, args in items
+                ],
+            )
+            for schema, tx, items in self.units
+        ]
+
+    def _renewer(self, mapping: dict[str, str]) -> Callable[[Any], Any]:
+        """A function that puts `mapping`'s ids in place of the recorded ones in an argument."""
         mapping_bytes = {k.encode(): v.encode() for k, v in mapping.items()}
 
         def renew(value: Any) -> Any:
@@ -535,10 +559,7 @@ class Replay:
                 return type(value)(renew(v) for v in value)
             return value
 
-        return [
-            (schema, tx, [(sql, tuple(renew(a) for a in args)) for sql, args in items])
-            for schema, tx, items in self.units
-        ]
+        return renew
 
 
 def _texts(value: Any) -> Iterator[str]:
@@ -574,10 +595,13 @@ async def measure_replay(
     replay: Replay, pairs: list[tuple[str, str]], args: argparse.Namespace, db_url: str, pool_size: int
 ) -> tuple[Run, Run]:
     cycle = itertools.cycle(pairs)
+    completed = 0
     async with _pools(db_url, {schema for schema, _, _ in replay.units}, pool_size) as pools:
         earlier = {table: await _ids(pools, table) for table in _work_queues(pools)}
+        confirmed_before = await _confirmed_orders(pools)
 
         async def check_out(deadline: float, run: Run) -> None:
+            nonlocal completed
             while time.perf_counter() < deadline:
                 units = replay.fresh(next(cycle))
                 started = time.perf_counter()
@@ -591,6 +615,7 @@ async def measure_replay(
                         for sql, values in items:
                             await conn.fetch(sql, *values)
                 ended = time.perf_counter()
+                completed += 1
                 if ended <= deadline:
                     run.statuses["done"] += 1
                     run.latencies.append(ended - started)
@@ -598,6 +623,11 @@ async def measure_replay(
         warmup, measured = Run(), Run()
         await _timed(check_out, args.concurrency, args.warmup, warmup, db_url, [os.getpid()])
         await _timed(check_out, args.concurrency, args.duration, measured, db_url, [os.getpid()])
+        # Statements that matched no row would make the replay cheaper than a checkout, not wrong:
+        # every replayed checkout must have confirmed its order, as the shop's did.
+        confirmed = await _confirmed_orders(pools) - confirmed_before
+        if confirmed != completed:
+            raise SystemExit(f"the replay confirmed {confirmed} orders in {completed} checkouts")
         for table, ids in earlier.items():
             await pools[table.partition(".")[0]].execute(
                 f"DELETE FROM {table} WHERE NOT (id = ANY($1::text[]))", ids
@@ -613,6 +643,12 @@ def _work_queues(pools: dict[str, asyncpg.Pool]) -> list[str]:
     """
     queues = [f"{schema}.outbox" for schema in pools]
     return [*queues, "payments.sandbox_events"] if "payments" in pools else queues
+
+
+async def _confirmed_orders(pools: dict[str, asyncpg.Pool]) -> int:
+    return int(
+        await pools["orders"].fetchval("SELECT count(*) FROM orders.orders WHERE status = 'confirmed'")
+    )
 
 
 async def _ids(pools: dict[str, asyncpg.Pool], table: str) -> list[str]:
@@ -796,7 +832,8 @@ def _report(result: dict[str, Any]) -> None:
         "before the checkout (the buyer's account and cart) stay as recorded: "
         + (
             f"{result['cart_statements']} statement(s) name the recorded cart, which is checked out by "
-            "then (a read finds it closed; an update of it matches 0 rows). "
+            "then (a read finds it closed; an update of it matches 0 rows). Orders' rows get a fresh cart "
+            "id each time, since a cart has one live order. "
             if result["cart_statements"]
             else ""
         )

@@ -70,6 +70,22 @@ async def test_one_idempotency_key_makes_one_order_however_often_it_is_sent(shop
     _assert_audit_clean(shop)
 
 
+async def test_one_cart_checked_out_under_many_keys_makes_one_order(shop: Shop) -> None:
+    """A double click from a client that makes a key per click: one order, one charge, clean 409s."""
+    async with client_for(shop.base_url) as client:
+        buyer = await sign_up(client, "clicks")
+        await add_to_cart(client, buyer, await a_sku_in_stock(client, skip=6))
+        responses = await asyncio.gather(*(check_out(client, buyer) for _ in range(10)))
+        statuses = collections.Counter(r.status_code for r in responses)
+        assert statuses == {201: 1, 409: 9}, statuses
+        (placed,) = [r.json() for r in responses if r.status_code == 201]
+        slugs = {r.json()["type"].rsplit("/", 1)[-1] for r in responses if r.status_code == 409}
+        assert slugs <= {"cart-checkout-in-progress", "cart-closed"}, slugs
+        orders = (await client.get("/api/orders", headers=buyer.auth)).json()["items"]
+        assert [(o["id"], o["status"]) for o in orders] == [(placed["id"], "confirmed")]
+    _assert_audit_clean(shop)
+
+
 async def test_a_payment_that_times_out_after_the_charge_ends_in_one_order_and_one_capture(
     shop: Shop,
 ) -> None:

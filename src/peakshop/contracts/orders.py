@@ -106,12 +106,19 @@ class DuplicatedKeyFact(msgspec.Struct, frozen=True):
     orders: int
 
 
+class CartOrderedTwiceFact(msgspec.Struct, frozen=True):
+    cart_id: str
+    order_ids: list[str]
+
+
 class OrdersAudit(msgspec.Struct, frozen=True):
-    """What the invariant audit needs from orders: totals of confirmed orders, and keys used twice."""
+    """What the invariant audit needs from orders: confirmed totals, keys and carts used twice."""
 
     confirmed: list[ConfirmedOrderFact]
     duplicated_keys: list[DuplicatedKeyFact]
     """Must be empty: one idempotency key yields at most one order."""
+    carts_ordered_twice: list[CartOrderedTwiceFact]
+    """Must be empty: one cart yields at most one order that did not fail."""
 
 
 class OrderPlaced(msgspec.Struct, frozen=True):

@@ -1,4 +1,4 @@
-"""Read-only facts the invariant audit checks: what orders says was sold, and keys used twice."""
+"""Read-only facts the invariant audit checks: what orders says was sold, keys and carts used twice."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ from peakshop.platform.db import Database
 
 
 async def audit_facts(db: Database) -> OrdersAudit:
-    """Confirmed orders with their totals, and every idempotency key with more than one order.
+    """Confirmed orders with their totals, every idempotency key with more than one order, and every
+    cart with more than one order that did not fail.
 
-    The second list is empty by the UNIQUE (account_id, idempotency_key) constraint; the audit checks
-    it anyway, so that a migration that ever dropped the constraint would be caught.
+    The last two lists are empty by the UNIQUE (account_id, idempotency_key) constraint and the unique
+    index `orders_one_live_per_cart`; the audit checks them anyway, so that a migration that ever
+    dropped either would be caught.
     """
     repository = OrdersRepository(db)
     return OrdersAudit(
         confirmed=await repository.confirmed_totals(),
         duplicated_keys=await repository.duplicated_keys(),
+        carts_ordered_twice=await repository.carts_ordered_twice(),
     )

@@ -43,6 +43,8 @@ from peakshop.contracts.payments import Authorize
 from peakshop.orders.domain import (
     Attempt,
     Step,
+    cart_being_ordered,
+    cart_ordered,
     checked_account,
     checked_key,
     checked_limit,
@@ -200,11 +202,24 @@ class OrdersHandlers:
             created = await repository.insert_attempt(tx, attempt, lines)
         if not created:
             existing = await repository.by_key(account_id, key)
-            if existing is None:  # pragma: no cover - attempts are never deleted
-                raise Unavailable("The checkout attempt vanished; try again.", service="orders")
-            return await self._replay(existing, digest)
+            if existing is not None:
+                return await self._replay(existing, digest)
+            raise await self._cart_taken(request.cart_id)
         self._metrics.checkouts_started.inc()
         return await self._run(attempt, lines, request.payment_token)
+
+    async def _cart_taken(self, cart_id: str) -> Problem:
+        """Why the cart cannot be ordered under a new key: it has an order that has not failed.
+
+        Two tabs, or a client that makes a key per click, must not buy one cart twice. The cart closes
+        only when `orders.placed` reaches it, so orders keeps the rule itself, with a unique index.
+        """
+        _, repository = self.store
+        live = await repository.live_order_of_cart(cart_id)
+        if live is not None and live.step == "confirmed":
+            return cart_ordered(cart_id, live.id)
+        # Pending, or failed between the insert and this read (then the next try goes through).
+        return cart_being_ordered(cart_id, live.id if live else None, self.settings.retry_after_seconds)
 
     async def _run(self, attempt: Attempt, lines: list[OrderLine], payment_token: str) -> Order:
         retry_after = self.settings.retry_after_seconds

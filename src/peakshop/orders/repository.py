@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from peakshop.contracts.orders import (
+    CartOrderedTwiceFact,
     ConfirmedOrderFact,
     DuplicatedKeyFact,
     OrderLine,
@@ -103,7 +104,8 @@ class OrdersRepository:
     # --- the checkout -----------------------------------------------------------------------------
 
     async def insert_attempt(self, tx: Executor, attempt: Attempt, lines: list[OrderLine]) -> bool:
-        """Record the attempt with its lines; False when its account already used the key.
+        """Record the attempt with its lines; False when its account already used the key, or when
+        its cart already has an order that did not fail (`by_key` and `live_order_of_cart` tell which).
 
         PostgreSQL does both in one statement (the lines are inserted from the attempt the CTE
         returned, so a conflict inserts none); SQLite, which has no writing CTEs, takes two.
@@ -125,7 +127,7 @@ class OrdersRepository:
         insert_attempt = (
             f"INSERT INTO {SCHEMA}.orders (status, {_COLUMNS}) "
             "VALUES ('pending', $1, $2, $3, $4, $5, $6, NULL, NULL, $7, $8, $9, $10, $11, $12, $12) "
-            "ON CONFLICT (account_id, idempotency_key) DO NOTHING RETURNING id"
+            "ON CONFLICT DO NOTHING RETURNING id"
         )
         if self._pg:
             values, line_args = _line_values(lines, start=len(attempt_args) + 1, typed=True)
@@ -197,6 +199,13 @@ class OrdersRepository:
             f"SELECT {_COLUMNS} FROM {SCHEMA}.orders WHERE account_id = $1 AND idempotency_key = $2",
             account_id,
             idempotency_key,
+        )
+        return None if row is None else _attempt(row)
+
+    async def live_order_of_cart(self, cart_id: str) -> Attempt | None:
+        """The cart's order that is pending or confirmed (at most one: `orders_one_live_per_cart`)."""
+        row = await self._db.fetchrow(
+            f"SELECT {_COLUMNS} FROM {SCHEMA}.orders WHERE cart_id = $1 AND status <> 'failed'", cart_id
         )
         return None if row is None else _attempt(row)
 
@@ -276,3 +285,14 @@ class OrdersRepository:
         return [
             DuplicatedKeyFact(row["account_id"], row["idempotency_key"], int(row["orders"])) for row in rows
         ]
+
+    async def carts_ordered_twice(self) -> list[CartOrderedTwiceFact]:
+        rows = await self._db.fetch(
+            f"SELECT cart_id, id FROM {SCHEMA}.orders WHERE cart_id IN ("
+            f"SELECT cart_id FROM {SCHEMA}.orders WHERE status <> 'failed' "
+            "GROUP BY cart_id HAVING count(*) > 1) AND status <> 'failed' ORDER BY cart_id, id"
+        )
+        by_cart: dict[str, list[str]] = {}
+        for row in rows:
+            by_cart.setdefault(row["cart_id"], []).append(row["id"])
+        return [CartOrderedTwiceFact(cart_id, ids) for cart_id, ids in by_cart.items()]

@@ -119,6 +119,13 @@ async def _money_checks(payments_db: database.Database, orders_db: database.Data
             for fact in orders.duplicated_keys
         ]
 
+    async def carts_ordered_once() -> list[str]:
+        return [
+            f"cart {fact.cart_id} has {len(fact.order_ids)} orders that did not fail: "
+            + ", ".join(fact.order_ids)
+            for fact in orders.carts_ordered_twice
+        ]
+
     async def sync(found: Callable[[], list[str]]) -> list[str]:
         return found()
 
@@ -128,6 +135,7 @@ async def _money_checks(payments_db: database.Database, orders_db: database.Data
         await _check("no captured payment lacks a confirmed order", lambda: sync(captures_have_orders)),
         await _check("no charge held at the provider lacks a confirmed order", provider_charges_have_payments),
         await _check("one idempotency key yields at most one order", keys_used_once),
+        await _check("one cart yields at most one order that did not fail", carts_ordered_once),
     ]  # fmt: skip
 
 

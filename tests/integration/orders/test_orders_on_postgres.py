@@ -133,3 +133,19 @@ async def test_history_and_a_foreign_order(pg_shop: Shop) -> None:
     with pytest.raises(Problem) as raised:
         await pg_shop.orders.handlers.order("acct-2", order.id)
     assert raised.value.status == 404
+
+
+async def test_concurrent_checkouts_of_one_cart_under_many_keys_make_one_order(pg_shop: Shop) -> None:
+    results = await asyncio.gather(
+        *(pg_shop.orders.handlers.place_order("acct-1", f"key-{n}", order_request()) for n in range(20)),
+        return_exceptions=True,
+    )
+    orders = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(orders) == 1 and orders[0].status == "confirmed"
+    assert all(isinstance(r, Problem) and r.status == 409 for r in refused), refused
+    assert await pg_shop.scalar("orders", "SELECT count(*) FROM orders.orders") == 1
+    assert await pg_shop.charges() == 1
+    with pytest.raises(Problem) as later:
+        await pg_shop.orders.handlers.place_order("acct-1", "key-late", order_request())
+    assert (later.value.slug, later.value.extra["order_id"]) == ("cart-closed", orders[0].id)

@@ -141,3 +141,38 @@ async def test_an_in_process_request_gets_the_contract_checked_as_over_http(shop
     with pytest.raises(Problem) as raised:
         await shop.orders.handlers.place_order("acct-1", "key-1", bad)
     assert raised.value.status == 400
+
+
+async def test_a_cart_ordered_under_one_key_is_refused_under_another(shop: Shop) -> None:
+    # The fake cart, like the real one before `orders.placed` reaches it, is still open.
+    first = await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    with pytest.raises(Problem) as raised:
+        await shop.orders.handlers.place_order("acct-1", "key-2", order_request())
+    assert (raised.value.status, raised.value.slug) == (409, "cart-closed")
+    assert raised.value.extra["order_id"] == first.id
+    assert await shop.scalar("orders", "SELECT count(*) FROM orders.orders") == 1
+    assert await shop.charges() == 1
+    assert (await shop.level("sku-red")).sold == 2
+
+
+async def test_concurrent_checkouts_of_one_cart_under_many_keys_make_one_order(shop: Shop) -> None:
+    results = await asyncio.gather(
+        *(shop.orders.handlers.place_order("acct-1", f"key-{n}", order_request()) for n in range(20)),
+        return_exceptions=True,
+    )
+    orders = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(orders) == 1 and orders[0].status == "confirmed"
+    assert all(isinstance(r, Problem) and r.status == 409 for r in refused), refused
+    assert {r.slug for r in refused if isinstance(r, Problem)} <= {"cart-checkout-in-progress", "cart-closed"}
+    assert await shop.scalar("orders", "SELECT count(*) FROM orders.orders") == 1
+    assert await shop.charges() == 1
+    assert (await shop.level("sku-red")).sold == 2
+
+
+async def test_a_cart_whose_checkout_failed_can_be_checked_out_under_a_new_key(shop: Shop) -> None:
+    with pytest.raises(Problem):
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request(token="tok_decline"))
+    order = await shop.orders.handlers.place_order("acct-1", "key-2", order_request())
+    assert order.status == "confirmed"
+    assert await shop.charges("captured") == 1
