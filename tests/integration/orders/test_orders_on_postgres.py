@@ -8,7 +8,14 @@ import pytest
 from peakshop.contracts.orders import ReconciledOrder
 from peakshop.platform.problems import Problem
 from tests.integration.orders.conftest import MakePgShop
-from tests.unit.orders.orders_shop import ADDRESS, PRICES, Crashed, Shop, order_request
+from tests.unit.orders.orders_shop import (
+    ADDRESS,
+    PRICES,
+    Crashed,
+    Shop,
+    one_order_from_checkouts_under_many_keys,
+    order_request,
+)
 
 
 async def steps(shop: Shop) -> list[str]:
@@ -136,16 +143,7 @@ async def test_history_and_a_foreign_order(pg_shop: Shop) -> None:
 
 
 async def test_concurrent_checkouts_of_one_cart_under_many_keys_make_one_order(pg_shop: Shop) -> None:
-    results = await asyncio.gather(
-        *(pg_shop.orders.handlers.place_order("acct-1", f"key-{n}", order_request()) for n in range(20)),
-        return_exceptions=True,
-    )
-    orders = [r for r in results if not isinstance(r, BaseException)]
-    refused = [r for r in results if isinstance(r, BaseException)]
-    assert len(orders) == 1 and orders[0].status == "confirmed"
-    assert all(isinstance(r, Problem) and r.status == 409 for r in refused), refused
-    assert await pg_shop.scalar("orders", "SELECT count(*) FROM orders.orders") == 1
-    assert await pg_shop.charges() == 1
+    order = await one_order_from_checkouts_under_many_keys(pg_shop)
     with pytest.raises(Problem) as later:
         await pg_shop.orders.handlers.place_order("acct-1", "key-late", order_request())
-    assert (later.value.slug, later.value.extra["order_id"]) == ("cart-closed", orders[0].id)
+    assert (later.value.slug, later.value.extra["order_id"]) == ("cart-closed", order.id)

@@ -13,7 +13,7 @@ import msgspec
 
 from peakshop.contracts.cart import Cart, CartLine
 from peakshop.contracts.inventory import SetStock, StockLevel
-from peakshop.contracts.orders import TOPIC_ORDER_PLACED, OrderPlaced, PlaceOrder, ShippingAddress
+from peakshop.contracts.orders import TOPIC_ORDER_PLACED, Order, OrderPlaced, PlaceOrder, ShippingAddress
 from peakshop.inventory.client import LocalInventoryClient
 from peakshop.inventory.service import MIGRATIONS as INVENTORY_MIGRATIONS
 from peakshop.inventory.service import InventoryService
@@ -29,7 +29,7 @@ from peakshop.platform.cache import MemoryCache
 from peakshop.platform.messages import Envelope
 from peakshop.platform.metrics import Metrics
 from peakshop.platform.migrations import upgrade
-from peakshop.platform.problems import Conflict, NotFound
+from peakshop.platform.problems import Conflict, NotFound, Problem
 from peakshop.platform.service import Infrastructure
 from peakshop.platform.settings import PlatformSettings
 
@@ -155,6 +155,22 @@ class Shop:
 
 def order_request(cart_id: str = "cart-1", token: str = "tok_visa", **changes: Any) -> PlaceOrder:
     return PlaceOrder(cart_id=cart_id, shipping_address=changes.pop("address", ADDRESS), payment_token=token)
+
+
+async def one_order_from_checkouts_under_many_keys(shop: Shop, keys: int = 20) -> Order:
+    """Check out cart-1 under `keys` keys at once: one order and one charge, every other a clean 409."""
+    results = await asyncio.gather(
+        *(shop.orders.handlers.place_order("acct-1", f"key-{n}", order_request()) for n in range(keys)),
+        return_exceptions=True,
+    )
+    orders = [r for r in results if isinstance(r, Order)]
+    refused = [r for r in results if not isinstance(r, Order)]
+    assert len(orders) == 1 and orders[0].status == "confirmed", results
+    assert all(isinstance(r, Problem) and r.status == 409 for r in refused), refused
+    assert {r.slug for r in refused if isinstance(r, Problem)} <= {"cart-checkout-in-progress", "cart-closed"}
+    assert await shop.scalar("orders", "SELECT count(*) FROM orders.orders") == 1
+    assert await shop.charges() == 1
+    return orders[0]
 
 
 async def migrate_all(settings: PlatformSettings) -> None:

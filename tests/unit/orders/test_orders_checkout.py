@@ -7,7 +7,13 @@ import pytest
 
 from peakshop.contracts.orders import OrderPlaced, PlaceOrder
 from peakshop.platform.problems import Problem
-from tests.unit.orders.orders_shop import ADDRESS, PRICES, Shop, order_request
+from tests.unit.orders.orders_shop import (
+    ADDRESS,
+    PRICES,
+    Shop,
+    one_order_from_checkouts_under_many_keys,
+    order_request,
+)
 
 
 async def test_a_checkout_reserves_charges_and_confirms_an_order_priced_by_the_server(shop: Shop) -> None:
@@ -156,17 +162,7 @@ async def test_a_cart_ordered_under_one_key_is_refused_under_another(shop: Shop)
 
 
 async def test_concurrent_checkouts_of_one_cart_under_many_keys_make_one_order(shop: Shop) -> None:
-    results = await asyncio.gather(
-        *(shop.orders.handlers.place_order("acct-1", f"key-{n}", order_request()) for n in range(20)),
-        return_exceptions=True,
-    )
-    orders = [r for r in results if not isinstance(r, BaseException)]
-    refused = [r for r in results if isinstance(r, BaseException)]
-    assert len(orders) == 1 and orders[0].status == "confirmed"
-    assert all(isinstance(r, Problem) and r.status == 409 for r in refused), refused
-    assert {r.slug for r in refused if isinstance(r, Problem)} <= {"cart-checkout-in-progress", "cart-closed"}
-    assert await shop.scalar("orders", "SELECT count(*) FROM orders.orders") == 1
-    assert await shop.charges() == 1
+    await one_order_from_checkouts_under_many_keys(shop)
     assert (await shop.level("sku-red")).sold == 2
 
 
