@@ -24,7 +24,9 @@ What it does, in order, on a scratch PostgreSQL database (dropped at the end, ev
 The table gives the median round of each side, and the median of the rounds' own ratios (a shop
 round and the replay round after it ran under the same conditions), then every round. It also gives
 what a checkout costs in CPU time (read from /proc at the start and the end of each window): the
-side's own processes, and the servers (PostgreSQL, RabbitMQ, Redis) beside them. Goals: the shop >= 50% of the plain-SQL rate, and at
+side's own processes, and the servers (PostgreSQL, RabbitMQ, Redis) beside them; and how often the
+side's own processes left the CPU per checkout (context switches, from /proc: every wait for a
+socket is one, and every wake after it costs CPU). Goals: the shop >= 50% of the plain-SQL rate, and at
 most 12 statements per checkout without the sandbox provider's.
 
 CPU placement (2 cores): the shop's Python processes all run on core 0 and the load generator on
@@ -330,6 +332,7 @@ class Run:
     pg_transactions: int = 0
     cpu_seconds: float = 0.0  # the side's own processes: the shop's, or the replay's
     servers_cpu_seconds: float = 0.0  # PostgreSQL's, RabbitMQ's and Redis's, in the same window
+    switches: int = 0  # times the side's own processes left the CPU (waiting, or made to)
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.latencies)
@@ -349,6 +352,7 @@ class Run:
             "pg_transactions_per_checkout": self.pg_transactions / done if done else 0.0,
             "cpu_ms_per_checkout": self.cpu_seconds / done * 1000 if done else 0.0,
             "servers_cpu_ms_per_checkout": self.servers_cpu_seconds / done * 1000 if done else 0.0,
+            "switches_per_checkout": self.switches / done if done else 0.0,
         }
 
 
@@ -372,6 +376,19 @@ def _cpu_seconds(pids: list[int]) -> float:
         if fields is not None:
             total += int(fields[11]) + int(fields[12])
     return total / _TICK
+
+
+def _switches(pids: list[int]) -> int:
+    """Context switches of these processes: each is a wait for I/O or a turn given up, and each wake
+    after it costs CPU of its own (cold caches) that a busy process does not pay."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):  # the process has ended
+            for task in Path(f"/proc/{pid}/task").iterdir():  # every thread: the status is per thread
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+    return total
 
 
 def _all_pids() -> list[int]:
@@ -427,6 +444,7 @@ async def _timed(
     try:
         before = await _pg_commits(stats)
         cpu_before, servers_before = _cpu_seconds(processes), _cpu_seconds(servers)
+        switches_before = _switches(processes)
         started = time.perf_counter()
         deadline = started + seconds
 
@@ -434,6 +452,7 @@ async def _timed(
             await asyncio.sleep(seconds)
             run.cpu_seconds = _cpu_seconds(processes) - cpu_before
             run.servers_cpu_seconds = _cpu_seconds(servers) - servers_before
+            run.switches = _switches(processes) - switches_before
 
         await asyncio.gather(read_cpu_at_deadline(), *(worker(deadline, run) for _ in range(concurrency)))
         run.seconds = min(seconds, time.perf_counter() - started)
@@ -791,13 +810,14 @@ def _report(result: dict[str, Any]) -> None:
     shop, plain = result["shop"], result["plain_sql"]
     print(
         f"\n{'':<22}{'checkouts/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'PG tx/checkout':>16}"
-        f"{'CPU ms/checkout':>17}{'+ servers':>11}  ({result['concurrency']} in flight, {shop['seconds']:.0f} s)"
+        f"{'CPU ms/checkout':>17}{'+ servers':>11}{'switches/checkout':>19}"
+        f"  ({result['concurrency']} in flight, {shop['seconds']:.0f} s)"
     )
     for name, r in ((f"{result['topology']} shop (HTTP)", shop), ("plain SQL (asyncpg)", plain)):
         print(
             f"{name:<22}{r['per_second']:>12.1f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
             f"{r['pg_transactions_per_checkout']:>16.1f}{r['cpu_ms_per_checkout']:>17.2f}"
-            f"{r['servers_cpu_ms_per_checkout']:>11.2f}"
+            f"{r['servers_cpu_ms_per_checkout']:>11.2f}{r['switches_per_checkout']:>19.1f}"
         )
     print(f"{'ratio shop / plain':<22}{result['ratio']:>12.0%}   (goal >= 50%)")
     print(
