@@ -5,6 +5,11 @@ that makes a key per click) would otherwise both reserve and both charge before 
 `orders.placed`. A failed order leaves the index, so a cart whose payment was declined can be
 checked out again.
 
+A database that already holds two such orders for one cart (possible before this revision) cannot
+take the index: the upgrade stops with a unique violation and changes nothing. `peakshop audit`
+lists every such cart ("one cart yields at most one order that did not fail"); each is a buyer
+charged twice, for a person to settle before the upgrade is run again.
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-30
