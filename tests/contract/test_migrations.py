@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from peakshop.orders.audit import audit_facts
 from peakshop.platform import db as database
 from peakshop.platform import migrations
 from peakshop.platform.settings import load_platform_settings
@@ -86,5 +87,40 @@ async def test_upgrading_the_outbox_keeps_what_waits_and_drops_what_was_publishe
     db = await database.connect(schema=service, pool_size=1, **where)  # type: ignore[arg-type]
     try:
         assert [row[0] for row in await db.fetch(f"SELECT id FROM {service}.outbox")] == ["waiting"]
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+async def test_a_cart_sold_twice_before_revision_0003_stops_the_upgrade_and_shows_in_the_audit(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Orders 0003 makes a cart's order unique among those that did not fail; older data may break it."""
+    embedded = dialect == "sqlite"
+    url = "" if embedded else request.getfixturevalue("scratch_postgres_url")
+    where = {"embedded": embedded, "data_dir": tmp_path, "postgres_url": url}
+    script = _migrations_of("orders", tmp_path)
+    await asyncio.to_thread(migrations.upgrade, script, "orders", revision="0002", **where)  # type: ignore[arg-type]
+    db = await database.connect(schema="orders", pool_size=1, **where)  # type: ignore[arg-type]
+    try:
+        async with db.transaction() as tx:
+            for order_id, key in (("ord_a", "key-a"), ("ord_b", "key-b")):
+                await tx.execute(
+                    "INSERT INTO orders.orders (id, account_id, idempotency_key, request_fingerprint, "
+                    "cart_id, step, status, subtotal, total, currency, item_count, shipping_address, "
+                    "created_at, updated_at) VALUES ($1, 'acct', $2, 'f', 'cart-1', 'confirmed', "
+                    "'confirmed', 100, 100, 'EUR', 1, '{}', 1.0, 1.0)",
+                    order_id,
+                    key,
+                )
+        with pytest.raises(Exception, match=r"(?i)unique"):
+            await asyncio.to_thread(migrations.upgrade, script, "orders", **where)  # type: ignore[arg-type]
+        (fact,) = (await audit_facts(db)).carts_ordered_twice
+        assert (fact.cart_id, fact.order_ids) == ("cart-1", ["ord_a", "ord_b"])
+        # Once a person has settled it (one order failed), the upgrade goes through.
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE orders.orders SET step = 'failed', status = 'failed' WHERE id = 'ord_b'")
+        await asyncio.to_thread(migrations.upgrade, script, "orders", **where)  # type: ignore[arg-type]
+        assert (await audit_facts(db)).carts_ordered_twice == []
     finally:
         await db.close()

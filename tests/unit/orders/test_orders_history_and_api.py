@@ -81,16 +81,6 @@ async def test_the_audit_lists_confirmed_totals_and_no_reused_key(shop: Shop) ->
     assert facts.carts_ordered_twice == []
 
 
-async def test_the_audit_would_find_a_cart_ordered_twice_had_the_index_been_dropped(shop: Shop) -> None:
-    orders_db = next(db for db in shop.infra.databases if db.schema == "orders")
-    async with orders_db.transaction() as tx:
-        await tx.execute("DROP INDEX orders.orders_one_live_per_cart")
-    first = await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
-    second = await shop.orders.handlers.place_order("acct-1", "key-2", order_request())
-    (fact,) = (await shop.orders.audit_facts()).carts_ordered_twice
-    assert (fact.cart_id, fact.order_ids) == ("cart-1", sorted([first.id, second.id]))
-
-
 async def test_place_and_read_an_order_over_http(api: AsyncTestClient) -> None:
     created = await api.post("/internal/orders", json=BODY, headers={**BUYER, "Idempotency-Key": "k1"})
     assert created.status_code == 201, created.text
