@@ -82,10 +82,10 @@ Crash = Callable[[str], None]
 
 
 class CartForCheckout(Protocol):
-    """The two cart calls a checkout makes; the cart service's clients provide them."""
+    """The cart call a checkout makes; the cart service's clients provide it. (The cart closes itself
+    when `orders.placed` reaches it: orders never calls the cart after pricing.)"""
 
     async def checkout_lines(self, cart_id: str, account_id: str) -> Cart: ...
-    async def mark_checked_out(self, cart_id: str, order_id: str) -> object: ...
 
 
 def kill_process(step: str) -> None:

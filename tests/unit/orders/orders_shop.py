@@ -29,7 +29,7 @@ from peakshop.platform.cache import MemoryCache
 from peakshop.platform.messages import Envelope
 from peakshop.platform.metrics import Metrics
 from peakshop.platform.migrations import upgrade
-from peakshop.platform.problems import Conflict, NotFound, Problem
+from peakshop.platform.problems import NotFound, Problem
 from peakshop.platform.service import Infrastructure
 from peakshop.platform.settings import PlatformSettings
 
@@ -62,10 +62,10 @@ class FakeClock:
 
 @dataclass
 class FakeCart:
-    """Carts priced from a fixed price list, with the two calls a checkout makes."""
+    """Carts priced from a fixed price list, for the one call a checkout makes. Like a real cart before
+    `orders.placed` reaches it, a cart stays open after its order is confirmed."""
 
     carts: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)
-    checked_out: dict[str, str] = field(default_factory=dict)
     reads: int = 0
 
     def fill(self, cart_id: str, account_id: str, **quantities: int) -> None:
@@ -76,8 +76,6 @@ class FakeCart:
         found = self.carts.get(cart_id)
         if found is None or found[0] != account_id:
             raise NotFound(f"There is no cart {cart_id}.", slug="cart-not-found")
-        if cart_id in self.checked_out:
-            raise Conflict("The cart is checked out.", slug="cart-checked-out")
         lines = [
             CartLine(sku, "prod-" + sku, sku.title(), qty, PRICES[sku], PRICES[sku] * qty, "EUR")
             for sku, qty in sorted(found[1].items())
@@ -85,9 +83,6 @@ class FakeCart:
         subtotal = sum(line.line_total for line in lines)
         count = sum(line.quantity for line in lines)
         return Cart(cart_id, "account", account_id, "open", lines, count, subtotal, "EUR", 0.0)
-
-    async def mark_checked_out(self, cart_id: str, order_id: str) -> None:
-        self.checked_out.setdefault(cart_id, order_id)
 
 
 @dataclass
