@@ -243,8 +243,7 @@ def audit(
 ) -> None:
     """Check the invariants of a checkout against the live databases; exit 1 on any violation.
 
-    No unit sold twice or lost, every confirmed order paid once, no charge without an order, one
-    order per idempotency key, no reservation left holding stock.
+    No unit sold twice or lost, every confirmed order paid once, no charge without an order, one order per idempotency key and per cart, no reservation left holding stock.
     """
     import msgspec
     from rich.table import Table
