@@ -81,16 +81,13 @@ def cart_not_found(cart_id: str) -> NotFound:
 
 def cart_closed(cart: StoredCart) -> Conflict:
     reason = "was checked out" if cart.status == "checked_out" else "was merged into an account's cart"
-    closed = Conflict(
+    return Conflict(
         f"The cart {reason} and takes no more changes.",
         slug="cart-closed",
         title="Cart closed",
         cart_id=cart.id,
         cart_status=cart.status,
     )
-    if cart.order_id:  # the order it became: orders answers the same before the cart has closed
-        closed.extra["order_id"] = cart.order_id
-    return closed
 
 
 def cart_empty(cart_id: str) -> Conflict:

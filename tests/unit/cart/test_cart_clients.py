@@ -43,8 +43,6 @@ async def _outcome(call: Awaitable[Any], ids: dict[str, str]) -> Any:
         return _shape(await call, ids)
     except Problem as problem:
         extra = {k: v for k, v in problem.to_dict().items() if k not in {"instance", "cart_id"}}
-        if "order_id" in extra:  # each run orders under ids of its own: `order-1:local`, `order-1:http`
-            extra["order_id"] = extra["order_id"].split(":")[0]
         return ("problem", problem.status, problem.slug, extra)
 
 
