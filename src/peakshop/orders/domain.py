@@ -83,28 +83,34 @@ def in_progress(order_id: str, retry_after: int) -> Conflict:
 
 
 def cart_being_ordered(cart_id: str, order_id: str | None, retry_after: int) -> Conflict:
-    return Conflict(
+    """Another checkout of the cart is pending; `order_id` only when it is the asking buyer's."""
+    pending = Conflict(
         "Another checkout of this cart is still being processed; if it fails, the cart can be "
         "checked out again. Ask again shortly.",
         slug="cart-checkout-in-progress",
         title="Cart checkout in progress",
         headers={"Retry-After": str(retry_after)},
         cart_id=cart_id,
-        order_id=order_id,
         retry_after=retry_after,
     )
+    if order_id:
+        pending.extra["order_id"] = order_id
+    return pending
 
 
-def cart_ordered(cart_id: str, order_id: str) -> Conflict:
-    # The cart service's answer for a closed cart, given before its `orders.placed` has closed it.
-    return Conflict(
-        f"The cart was checked out as order {order_id}.",
+def cart_ordered(cart_id: str, order_id: str | None) -> Conflict:
+    """The cart service's answer for a closed cart, given before `orders.placed` has closed it;
+    `order_id` only when it is the asking buyer's."""
+    closed = Conflict(
+        "The cart was checked out as another order.",
         slug="cart-closed",
         title="Cart closed",
         cart_id=cart_id,
         cart_status="checked_out",
-        order_id=order_id,
     )
+    if order_id:
+        closed.extra["order_id"] = order_id
+    return closed
 
 
 def cart_empty(cart_id: str) -> Conflict:

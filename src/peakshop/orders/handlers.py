@@ -204,22 +204,25 @@ class OrdersHandlers:
             existing = await repository.by_key(account_id, key)
             if existing is not None:
                 return await self._replay(existing, digest)
-            raise await self._cart_taken(request.cart_id)
+            raise await self._cart_taken(request.cart_id, account_id)
         self._metrics.checkouts_started.inc()
         return await self._run(attempt, lines, request.payment_token)
 
-    async def _cart_taken(self, cart_id: str) -> Problem:
+    async def _cart_taken(self, cart_id: str, account_id: str) -> Problem:
         """Why the cart cannot be ordered under a new key: it has an order that has not failed.
 
         Two tabs, or a client that makes a key per click, must not buy one cart twice. The cart closes
         only when `orders.placed` reaches it, so orders keeps the rule itself, with a unique index.
+        The other order is named only to its own buyer: an anonymous cart is anyone's who holds its
+        id, and order ids are not confirmed to strangers.
         """
         _, repository = self.store
         live = await repository.live_order_of_cart(cart_id)
+        theirs = live.id if live is not None and live.account_id == account_id else None
         if live is not None and live.step == "confirmed":
-            return cart_ordered(cart_id, live.id)
+            return cart_ordered(cart_id, theirs)
         # Pending, or failed between the insert and this read (then the next try goes through).
-        return cart_being_ordered(cart_id, live.id if live else None, self.settings.retry_after_seconds)
+        return cart_being_ordered(cart_id, theirs, self.settings.retry_after_seconds)
 
     async def _run(self, attempt: Attempt, lines: list[OrderLine], payment_token: str) -> Order:
         retry_after = self.settings.retry_after_seconds

@@ -65,24 +65,27 @@ class FakeCart:
     """Carts priced from a fixed price list, for the one call a checkout makes. Like a real cart before
     `orders.placed` reaches it, a cart stays open after its order is confirmed."""
 
-    carts: dict[str, tuple[str, dict[str, int]]] = field(default_factory=dict)
+    carts: dict[str, tuple[str | None, dict[str, int]]] = field(default_factory=dict)
     reads: int = 0
 
-    def fill(self, cart_id: str, account_id: str, **quantities: int) -> None:
+    def fill(self, cart_id: str, account_id: str | None, **quantities: int) -> None:
+        """An account's cart, or with `account_id=None` an anonymous one: anyone's who holds its id."""
         self.carts[cart_id] = (account_id, {sku.replace("_", "-"): qty for sku, qty in quantities.items()})
 
     async def checkout_lines(self, cart_id: str, account_id: str) -> Cart:
         self.reads += 1
         found = self.carts.get(cart_id)
-        if found is None or found[0] != account_id:
+        if found is None or found[0] not in (None, account_id):
             raise NotFound(f"There is no cart {cart_id}.", slug="cart-not-found")
+        owner, quantities = found
         lines = [
             CartLine(sku, "prod-" + sku, sku.title(), qty, PRICES[sku], PRICES[sku] * qty, "EUR")
-            for sku, qty in sorted(found[1].items())
+            for sku, qty in sorted(quantities.items())
         ]
         subtotal = sum(line.line_total for line in lines)
         count = sum(line.quantity for line in lines)
-        return Cart(cart_id, "account", account_id, "open", lines, count, subtotal, "EUR", 0.0)
+        kind = "anonymous" if owner is None else "account"
+        return Cart(cart_id, kind, owner, "open", lines, count, subtotal, "EUR", 0.0)
 
 
 @dataclass

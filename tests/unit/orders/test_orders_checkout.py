@@ -166,6 +166,19 @@ async def test_concurrent_checkouts_of_one_cart_under_many_keys_make_one_order(s
     assert (await shop.level("sku-red")).sold == 2
 
 
+async def test_the_other_order_of_a_shared_anonymous_cart_is_named_to_its_buyer_only(shop: Shop) -> None:
+    shop.cart.fill("cart-anon", None, sku_red=1)
+    first = await shop.orders.handlers.place_order("acct-1", "key-1", order_request("cart-anon"))
+    with pytest.raises(Problem) as stranger:
+        await shop.orders.handlers.place_order("acct-2", "key-2", order_request("cart-anon"))
+    assert (stranger.value.status, stranger.value.slug) == (409, "cart-closed")
+    assert "order_id" not in stranger.value.to_dict()
+    with pytest.raises(Problem) as buyer:
+        await shop.orders.handlers.place_order("acct-1", "key-3", order_request("cart-anon"))
+    assert buyer.value.extra["order_id"] == first.id
+    assert await shop.charges() == 1
+
+
 async def test_a_cart_whose_checkout_failed_can_be_checked_out_under_a_new_key(shop: Shop) -> None:
     with pytest.raises(Problem):
         await shop.orders.handlers.place_order("acct-1", "key-1", order_request(token="tok_decline"))
