@@ -92,6 +92,8 @@ def _line_values(lines: list[OrderLine], start: int, typed: bool) -> tuple[str, 
 
 
 _UNFINISHED_IN = "step IN ('started', 'reserved', 'authorized')"
+# An order that holds its cart: the predicate of the unique index `orders_one_live_per_cart`.
+_LIVE = "status <> 'failed'"
 
 
 class OrdersRepository:
@@ -205,7 +207,7 @@ class OrdersRepository:
     async def live_order_of_cart(self, cart_id: str) -> Attempt | None:
         """The cart's order that is pending or confirmed (at most one: `orders_one_live_per_cart`)."""
         row = await self._db.fetchrow(
-            f"SELECT {_COLUMNS} FROM {SCHEMA}.orders WHERE cart_id = $1 AND status <> 'failed'", cart_id
+            f"SELECT {_COLUMNS} FROM {SCHEMA}.orders WHERE cart_id = $1 AND {_LIVE}", cart_id
         )
         return None if row is None else _attempt(row)
 
@@ -289,8 +291,8 @@ class OrdersRepository:
     async def carts_ordered_twice(self) -> list[CartOrderedTwiceFact]:
         rows = await self._db.fetch(
             f"SELECT cart_id, id FROM {SCHEMA}.orders WHERE cart_id IN ("
-            f"SELECT cart_id FROM {SCHEMA}.orders WHERE status <> 'failed' "
-            "GROUP BY cart_id HAVING count(*) > 1) AND status <> 'failed' ORDER BY cart_id, id"
+            f"SELECT cart_id FROM {SCHEMA}.orders WHERE {_LIVE} "
+            f"GROUP BY cart_id HAVING count(*) > 1) AND {_LIVE} ORDER BY cart_id, id"
         )
         by_cart: dict[str, list[str]] = {}
         for row in rows:
