@@ -98,6 +98,16 @@ class ConfirmedOrderFact(msgspec.Struct, frozen=True):
     order_id: str
     total: int
     currency: str
+    units: dict[str, int]
+    """Units bought per SKU: what the order's reservation must have sold, no more and no less."""
+
+
+class UnconfirmedOrderFact(msgspec.Struct, frozen=True):
+    """An order that failed, or one still on its way (`started`, `reserved`, `authorized`)."""
+
+    order_id: str
+    step: str
+    updated_at: float
 
 
 class DuplicatedKeyFact(msgspec.Struct, frozen=True):
@@ -112,9 +122,10 @@ class CartOrderedTwiceFact(msgspec.Struct, frozen=True):
 
 
 class OrdersAudit(msgspec.Struct, frozen=True):
-    """What the invariant audit needs from orders: confirmed totals, keys and carts used twice."""
+    """What the invariant audit needs from orders: every order's outcome, keys and carts used twice."""
 
     confirmed: list[ConfirmedOrderFact]
+    unconfirmed: list[UnconfirmedOrderFact]
     duplicated_keys: list[DuplicatedKeyFact]
     """Must be empty: one idempotency key yields at most one order."""
     carts_ordered_twice: list[CartOrderedTwiceFact]

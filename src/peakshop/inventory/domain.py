@@ -96,6 +96,15 @@ def over_limit(
 
 
 @dataclass(frozen=True)
+class SoldReservation:
+    """A committed reservation: the units it sold per SKU, for the audit to match against its order."""
+
+    id: str
+    updated_at: float
+    units: dict[str, int]
+
+
+@dataclass(frozen=True)
 class SkuTally:
     """One SKU's counts next to what its reservation lines add up to: what the audit compares."""
 

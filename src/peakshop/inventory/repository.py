@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from peakshop.contracts.inventory import Reservation, ReservationLine, SetStock, StockLevel
-from peakshop.inventory.domain import SCHEMA, SkuTally
+from peakshop.inventory.domain import SCHEMA, SkuTally, SoldReservation
 from peakshop.platform.db import Database, Dialect, Executor, Row
 
 _STOCK_COLUMNS = "sku_id, initial, available, reserved, sold, per_customer_limit"
@@ -334,6 +334,21 @@ class InventoryRepository:
             )
             for row in rows
         ]
+
+    async def sold_reservations(self) -> list[SoldReservation]:
+        """Every committed reservation with the units it sold per SKU, in one statement."""
+        rows = await self._db.fetch(
+            f"SELECT r.id, r.updated_at, l.sku_id, l.quantity FROM {SCHEMA}.reservations r "
+            f"LEFT JOIN {SCHEMA}.reservation_lines l ON l.reservation_id = r.id "
+            "WHERE r.status = 'committed' ORDER BY r.id, l.sku_id"
+        )
+        sold: list[SoldReservation] = []
+        for row in rows:
+            if not sold or sold[-1].id != row[0]:
+                sold.append(SoldReservation(row[0], float(row[1]), {}))
+            if row[2] is not None:
+                sold[-1].units[row[2]] = int(row[3])
+        return sold
 
     async def orphan_lines(self) -> list[str]:
         """Reservation lines whose SKU has no stock row (SQLite does not enforce the foreign key)."""

@@ -14,6 +14,7 @@ from peakshop.contracts.orders import (
     DuplicatedKeyFact,
     OrderLine,
     ShippingAddress,
+    UnconfirmedOrderFact,
 )
 from peakshop.orders.domain import SCHEMA, Attempt, Step
 from peakshop.platform.db import Database, Executor, Row
@@ -273,11 +274,29 @@ class OrdersRepository:
 
     # --- the audit --------------------------------------------------------------------------------
 
-    async def confirmed_totals(self) -> list[ConfirmedOrderFact]:
+    async def outcome_facts(self) -> tuple[list[ConfirmedOrderFact], list[UnconfirmedOrderFact]]:
+        """Every order: the confirmed ones with their total and units per SKU, the others with their step.
+
+        One statement, so one snapshot: an order confirmed while the audit reads is in one list, never
+        in both or neither.
+        """
         rows = await self._db.fetch(
-            f"SELECT id, total, currency FROM {SCHEMA}.orders WHERE step = 'confirmed' ORDER BY id"
+            f"SELECT o.id, o.step, o.updated_at, o.total, o.currency, l.sku_id, sum(l.quantity) AS units "
+            f"FROM {SCHEMA}.orders o LEFT JOIN {SCHEMA}.order_lines l ON l.order_id = o.id "
+            "GROUP BY o.id, o.step, o.updated_at, o.total, o.currency, l.sku_id ORDER BY o.id, l.sku_id"
         )
-        return [ConfirmedOrderFact(row["id"], int(row["total"]), row["currency"]) for row in rows]
+        confirmed: list[ConfirmedOrderFact] = []
+        unconfirmed: list[UnconfirmedOrderFact] = []
+        for row in rows:
+            if row["step"] != "confirmed":
+                if not unconfirmed or unconfirmed[-1].order_id != row["id"]:
+                    unconfirmed.append(UnconfirmedOrderFact(row["id"], row["step"], float(row["updated_at"])))
+                continue
+            if not confirmed or confirmed[-1].order_id != row["id"]:
+                confirmed.append(ConfirmedOrderFact(row["id"], int(row["total"]), row["currency"], {}))
+            if row["sku_id"] is not None:
+                confirmed[-1].units[row["sku_id"]] = int(row["units"])
+        return confirmed, unconfirmed
 
     async def duplicated_keys(self) -> list[DuplicatedKeyFact]:
         rows = await self._db.fetch(

@@ -3,6 +3,11 @@
 Read-only: it opens each service's database, asks each service's own audit queries, and joins the
 answers here, the one place allowed to know every service. Run it after a rehearsal, after a chaos
 test, or whenever the books must be proven to balance.
+
+The services' databases cannot be read in one snapshot, so orders is read first and the others after:
+an order confirmed by then had its units sold and its payment captured before the later reads. What
+a checkout still in flight may show (a reservation sold for an order not yet confirmed) counts only
+once it has stayed so for `STUCK_GRACE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -12,14 +17,17 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from peakshop.contracts.orders import OrdersAudit
 from peakshop.inventory.handlers import InventoryHandlers
+from peakshop.inventory.repository import InventoryRepository
 from peakshop.inventory.settings import load_inventory_settings
 from peakshop.orders.audit import audit_facts
 from peakshop.payments.repository import PaymentsRepository
 from peakshop.platform import db as database
 from peakshop.platform.settings import PlatformSettings
 
-# A reservation may outlive its expiry by up to one sweep; past this it counts as stuck.
+# A reservation may outlive its expiry by up to one sweep, and a checkout may sit between selling its
+# units and confirming its order until the reconciler's next pass; past this either counts as stuck.
 STUCK_GRACE_SECONDS = 120.0
 
 
@@ -51,17 +59,21 @@ async def run_audit(settings: PlatformSettings, *, now: float | None = None) -> 
         return db
 
     try:
-        inventory_db, payments_db, orders_db = (
-            await connect("inventory"),
-            await connect("payments"),
+        orders_db, payments_db, inventory_db = (
             await connect("orders"),
+            await connect("payments"),
+            await connect("inventory"),
         )
+        moment = now or time.time()
+        orders = await audit_facts(orders_db)
         checks = [
+            *await _money_checks(orders, payments_db),
             await _check("stock balances: initial = available + reserved + sold, none negative",
                          InventoryHandlers(load_inventory_settings(), database=inventory_db).audit),
-            *await _money_checks(payments_db, orders_db),
+            await _check("every confirmed order's units are sold, and no other order's",
+                         lambda: _sold_units(orders, inventory_db, moment)),
             await _check("no reservation outlives its expiry or its failed order",
-                         lambda: _stuck_reservations(inventory_db, orders_db, now or time.time())),
+                         lambda: _stuck_reservations(orders, inventory_db, moment)),
         ]  # fmt: skip
     finally:
         for db in opened:
@@ -76,8 +88,7 @@ async def _check(name: str, find: Callable[[], Awaitable[list[str]]]) -> Check:
     return Check(name, not found, detail, found)
 
 
-async def _money_checks(payments_db: database.Database, orders_db: database.Database) -> list[Check]:
-    orders = await audit_facts(orders_db)
+async def _money_checks(orders: OrdersAudit, payments_db: database.Database) -> list[Check]:
     payments = {
         order_id: (status, amount)
         for order_id, status, amount in await PaymentsRepository(payments_db).audit_rows()
@@ -139,13 +150,48 @@ async def _money_checks(payments_db: database.Database, orders_db: database.Data
     ]  # fmt: skip
 
 
-async def _stuck_reservations(
-    inventory_db: database.Database, orders_db: database.Database, now: float
-) -> list[str]:
+async def _sold_units(orders: OrdersAudit, inventory_db: database.Database, now: float) -> list[str]:
+    """A confirmed order whose units were not sold has sold them twice (they went back on the shelf);
+    units sold for an order that failed, or that never finished, are lost to every buyer."""
+    inventory = InventoryRepository(inventory_db)
+    sold = {reservation.id: reservation for reservation in await inventory.sold_reservations()}
+    others = {fact.order_id: fact for fact in orders.unconfirmed}
+    found = []
+    for fact in orders.confirmed:
+        reservation = sold.pop(fact.order_id, None)
+        if reservation is None:
+            held = await inventory.reservation(inventory_db, fact.order_id)
+            state = "no reservation" if held is None else f"a reservation that is {held.status}"
+            found.append(f"order {fact.order_id} is confirmed but has {state}: its units were not sold")
+        elif reservation.units != fact.units:
+            found.append(
+                f"order {fact.order_id} bought {_units(fact.units)} but its reservation sold "
+                f"{_units(reservation.units)}"
+            )
+    for reservation in sold.values():
+        order = others.get(reservation.id)
+        if order is not None and order.step == "failed":
+            found.append(
+                f"reservation {reservation.id} sold {_units(reservation.units)} for an order that failed"
+            )
+        elif reservation.updated_at + STUCK_GRACE_SECONDS < now:
+            state = "does not exist" if order is None else f"is still {order.step}"
+            found.append(
+                f"reservation {reservation.id} sold {_units(reservation.units)} "
+                f"{now - reservation.updated_at:.0f} s ago for an order that {state}"
+            )
+    return found
+
+
+def _units(units: dict[str, int]) -> str:
+    return ", ".join(f"{quantity} x {sku_id}" for sku_id, quantity in sorted(units.items())) or "nothing"
+
+
+async def _stuck_reservations(orders: OrdersAudit, inventory_db: database.Database, now: float) -> list[str]:
     active = await inventory_db.fetch(
         "SELECT id, expires_at FROM inventory.reservations WHERE status = 'active'"
     )
-    failed = {row[0] for row in await orders_db.fetch("SELECT id FROM orders.orders WHERE status = 'failed'")}
+    failed = {fact.order_id for fact in orders.unconfirmed if fact.step == "failed"}
     found = []
     for reservation_id, expires_at in ((row[0], float(row[1])) for row in active):
         if reservation_id in failed:
