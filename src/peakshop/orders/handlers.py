@@ -252,12 +252,14 @@ class OrdersHandlers:
             if unknown_outcome(problem):
                 # Never "failed" before the gateway was asked: the reconciler resolves it.
                 raise payment_pending(attempt.id, retry_after) from problem
-            await self.roll_back(attempt.id, problem)
+            if not await self.roll_back(attempt.id, problem):
+                return await self._outcome(attempt.id)
             raise
         if payment.status not in ("authorized", "captured"):
             # Settled without money while this call travelled (a reconciler resolved it first).
             abandoned = checkout_abandoned(attempt.id)
-            await self.roll_back(attempt.id, abandoned)
+            if not await self.roll_back(attempt.id, abandoned):
+                return await self._outcome(attempt.id)
             raise abandoned
         self._crash_point("authorize")
         return await self.finish(attempt, lines)
@@ -301,16 +303,27 @@ class OrdersHandlers:
         confirmed = dataclasses.replace(attempt, step="confirmed", updated_at=confirmed_at)
         return confirmed.order(lines)
 
-    async def roll_back(self, order_id: str, problem: Problem) -> None:
-        """No money is held: give the stock back, then fail the order with `problem`."""
+    async def roll_back(self, order_id: str, problem: Problem) -> bool:
+        """No money is held: give the stock back, then fail the order with `problem`.
+
+        False, with the order left as it is, when the units turn out to be sold already: only `finish`
+        sells them, after an authorisation, so a request thought lost (stalled past the reconciler's
+        wait) has paid meanwhile and is confirming the order. Failing it now would keep its units off
+        the shelf for good, sold to nobody.
+        """
         try:
-            await self.inventory.release(order_id)
+            reservation = await self.inventory.release(order_id)
         except Problem as failure:
             if failure.status != 404:  # 404: nothing was reserved
                 raise checkout_interrupted(
                     order_id, self.settings.retry_after_seconds, "inventory"
                 ) from failure
+        else:
+            if reservation.status == "committed":
+                log.warning("roll_back_found_units_sold", order_id=order_id)
+                return False
         await self.fail(order_id, problem)
+        return True
 
     async def give_back(self, order_id: str) -> None:
         """Void an authorisation, or refund a capture; nothing when the payment holds no money."""

@@ -79,8 +79,8 @@ class Reconciler:
                 failure = payment_declined(attempt.id, payment.decline_reason)
             else:
                 failure = checkout_abandoned(attempt.id)
-            await handlers.roll_back(attempt.id, failure)
-            return "failed"
+            # Not rolled back: the request that was thought lost paid after all and is finishing.
+            return "failed" if await handlers.roll_back(attempt.id, failure) else "unsettled"
         except Problem as problem:
             if unknown_outcome(problem):
                 return "unsettled"

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import structlog.testing
 
+from peakshop.contracts.inventory import Reservation
 from peakshop.contracts.orders import ReconciledOrder
+from peakshop.contracts.payments import Authorize, Payment
 from peakshop.platform.problems import Problem
 from tests.unit.orders.conftest import MakeShop
 from tests.unit.orders.orders_shop import Crashed, Shop, order_request
@@ -101,6 +105,53 @@ async def test_a_reservation_that_lapsed_before_the_reconciler_came_voids_the_pa
     assert await shop.charges("captured") == 0
     red = await shop.level("sku-red")
     assert (red.available, red.reserved, red.sold) == (10, 0, 0)
+
+
+async def test_a_request_that_pays_while_the_reconciler_rolls_it_back_is_confirmed_not_stranded(
+    make_shop: MakeShop,
+) -> None:
+    """The reconciler finds no payment for a stalled request and starts to roll it back; meanwhile the
+    request wakes, pays and sells the units. Failing the order then would refund the buyer and leave
+    the units sold to nobody, for good."""
+    shop = await stocked(make_shop)
+    handlers = shop.orders.handlers
+    payments, inventory = handlers.payments, handlers.inventory
+    real_authorize, real_resolve, real_commit = payments.authorize, payments.resolve, inventory.commit
+    stalled, wake, sold = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def stalled_authorize(request: Authorize) -> Payment:
+        stalled.set()
+        await wake.wait()
+        return await real_authorize(request)
+
+    async def commit_and_tell(reservation_id: str) -> Reservation:
+        try:
+            return await real_commit(reservation_id)
+        finally:
+            sold.set()
+
+    async def resolve_while_the_request_pays(order_id: str) -> Payment:
+        try:
+            return await real_resolve(order_id)  # 404: the request has not asked for money yet
+        finally:
+            wake.set()
+            await sold.wait()
+
+    payments.authorize = stalled_authorize  # type: ignore[method-assign]
+    payments.resolve = resolve_while_the_request_pays  # type: ignore[method-assign]
+    inventory.commit = commit_and_tell  # type: ignore[method-assign]
+    request = asyncio.create_task(handlers.place_order("acct-1", "key-1", order_request()))
+    await stalled.wait()
+    order_id, _ = await only_order(shop)
+
+    assert await shop.orders.reconcile(0) == [ReconciledOrder(order_id, "unsettled")]
+    order = await request
+    assert (order.id, order.status) == (order_id, "confirmed")
+    assert await shop.charges("captured") == 1
+    assert await shop.charges("refunded") == 0
+    red = await shop.level("sku-red")
+    assert (red.available, red.reserved, red.sold) == (8, 0, 2)
+    assert await shop.orders.reconcile(0) == []
 
 
 async def test_a_crash_before_reserving_leaves_an_attempt_the_reconciler_fails(make_shop: MakeShop) -> None:
