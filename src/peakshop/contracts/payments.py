@@ -24,6 +24,18 @@ class Authorize(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     payment_token: PaymentToken
 
 
+class AbandonPayment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An order's checkout ends before it asked for money: settle its payment as none, first.
+
+    The reconciler sends this before it rolls back an order that has no payment, so that a request
+    still on its way (stalled, not dead) finds the payment settled and takes no money.
+    """
+
+    order_id: OrderId
+    amount: Amount
+    currency: Currency
+
+
 class Payment(msgspec.Struct, frozen=True):
     id: str
     order_id: str

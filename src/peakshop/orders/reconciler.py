@@ -17,7 +17,7 @@ from collections.abc import Callable
 import structlog
 
 from peakshop.contracts.orders import ReconciledOrder, ReconcileOutcome
-from peakshop.contracts.payments import Payment
+from peakshop.contracts.payments import AbandonPayment, Payment
 from peakshop.orders.domain import Attempt, checkout_abandoned, payment_declined
 from peakshop.orders.handlers import OrdersHandlers, unknown_outcome
 from peakshop.platform.problems import Problem
@@ -62,20 +62,18 @@ class Reconciler:
     async def _settle(self, attempt: Attempt) -> ReconcileOutcome:
         handlers = self._handlers
         try:
-            payment: Payment | None = await handlers.payments.resolve(attempt.id)
-        except Problem as problem:
-            if problem.status != 404:  # the provider is still unsure, or payments is away
-                log.info("reconcile_payment_unknown", order_id=attempt.id, problem=problem.slug)
-                return "unsettled"
-            payment = None  # the saga stopped before asking for money
-        if payment is not None and payment.status == "pending":
+            payment = await self._payment(attempt)
+        except Problem as problem:  # the provider is still unsure, or payments is away
+            log.info("reconcile_payment_unknown", order_id=attempt.id, problem=problem.slug)
+            return "unsettled"
+        if payment.status == "pending":
             return "unsettled"
         try:
-            if payment is not None and payment.status in ("authorized", "captured"):
+            if payment.status in ("authorized", "captured"):
                 _, repository = handlers.store
                 await handlers.finish(attempt, await repository.lines(attempt.id))
                 return "confirmed"
-            if payment is not None and payment.status == "declined":
+            if payment.status == "declined":
                 failure = payment_declined(attempt.id, payment.decline_reason)
             else:
                 failure = checkout_abandoned(attempt.id)
@@ -86,6 +84,21 @@ class Reconciler:
                 return "unsettled"
             # `finish` failed the order (reservation lapsed, payment no longer capturable).
             return "failed"
+
+    async def _payment(self, attempt: Attempt) -> Payment:
+        """The attempt's payment as the provider knows it; one settled as none if there is none yet.
+
+        No payment means the request stopped before asking for money, or is still on its way to
+        (stalled, not dead). Settling it as none before rolling back means a late authorisation finds
+        it settled and takes no money, instead of holding money for an order that failed.
+        """
+        payments = self._handlers.payments
+        try:
+            return await payments.resolve(attempt.id)
+        except Problem as problem:
+            if problem.status != 404:
+                raise
+        return await payments.abandon(AbandonPayment(attempt.id, attempt.total, attempt.currency))
 
     async def _run(self, interval: float, older_than: float) -> None:
         while True:

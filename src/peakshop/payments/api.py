@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar import Request, Router, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from peakshop.contracts.payments import AuditRow, Authorize, Payment, WebhookReceipt
+from peakshop.contracts.payments import AbandonPayment, AuditRow, Authorize, Payment, WebhookReceipt
 from peakshop.payments.handlers import PaymentsHandlers
 from peakshop.payments.webhooks import SIGNATURE_HEADER
 
@@ -20,6 +20,10 @@ def create_router(handlers: PaymentsHandlers) -> Router:
     @post("/authorizations", status_code=200)
     async def authorize(data: JSONBody[Authorize]) -> Payment:
         return await handlers.authorize(data)
+
+    @post("/abandonments", status_code=200)
+    async def abandon(data: JSONBody[AbandonPayment]) -> Payment:
+        return await handlers.abandon(data)
 
     @get("/orders/{order_id:str}")
     async def get_payment(order_id: OrderIdPath) -> Payment:
@@ -60,7 +64,18 @@ def create_router(handlers: PaymentsHandlers) -> Router:
 
     return Router(
         path=PREFIX,
-        route_handlers=[authorize, get_payment, capture, void, refund, resolve, unsettled, audit, webhook],
+        route_handlers=[
+            authorize,
+            abandon,
+            get_payment,
+            capture,
+            void,
+            refund,
+            resolve,
+            unsettled,
+            audit,
+            webhook,
+        ],
         opt={"service": "payments"},
         include_in_schema=False,
     )

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from peakshop.contracts.payments import AuditRow, Authorize, Payment, WebhookReceipt
+from peakshop.contracts.payments import AbandonPayment, AuditRow, Authorize, Payment, WebhookReceipt
 from peakshop.payments.api import PREFIX
 from peakshop.payments.webhooks import SIGNATURE_HEADER
 from peakshop.platform.http_client import ServiceHttpClient
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 class PaymentsClient(Protocol):
     async def authorize(self, request: Authorize) -> Payment: ...
+    async def abandon(self, request: AbandonPayment) -> Payment: ...
     async def get(self, order_id: str) -> Payment: ...
     async def capture(self, order_id: str) -> Payment: ...
     async def void(self, order_id: str) -> Payment: ...
@@ -44,6 +45,9 @@ class LocalPaymentsClient:
 
     async def authorize(self, request: Authorize) -> Payment:
         return await self._handlers.authorize(request)
+
+    async def abandon(self, request: AbandonPayment) -> Payment:
+        return await self._handlers.abandon(request)
 
     async def get(self, order_id: str) -> Payment:
         return await self._handlers.get(order_id)
@@ -86,12 +90,17 @@ class HttpPaymentsClient:
     async def close(self) -> None:
         await self._http.close()
 
-    async def _payment(self, method: str, path: str, body: Authorize | None = None) -> Payment:
+    async def _payment(
+        self, method: str, path: str, body: Authorize | AbandonPayment | None = None
+    ) -> Payment:
         payment: Payment = await self._http.call(method, PREFIX + path, Payment, body=body)
         return payment
 
     async def authorize(self, request: Authorize) -> Payment:
         return await self._payment("POST", "/authorizations", request)
+
+    async def abandon(self, request: AbandonPayment) -> Payment:
+        return await self._payment("POST", "/abandonments", request)
 
     async def get(self, order_id: str) -> Payment:
         return await self._payment("GET", _order_path(order_id))

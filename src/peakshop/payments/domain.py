@@ -21,6 +21,8 @@ TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 
 # No money is held for these, and nothing more will happen to them.
 SETTLED_WITHOUT_MONEY: frozenset[PaymentStatus] = frozenset({"voided", "declined", "failed"})
+# The reason of a payment settled as none before it was asked for (`PaymentsHandlers.abandon`).
+ABANDONED = "checkout_abandoned"
 # A reconciler must look at these: the outcome is unknown, or money is held but not taken.
 UNSETTLED: tuple[PaymentStatus, ...] = ("pending", "authorized")
 

@@ -26,6 +26,7 @@ from peakshop.contracts.payments import (
     TOPIC_PAYMENT_CAPTURED,
     TOPIC_PAYMENT_REFUNDED,
     TOPIC_PAYMENT_VOIDED,
+    AbandonPayment,
     AuditRow,
     Authorize,
     Payment,
@@ -35,7 +36,7 @@ from peakshop.contracts.payments import (
     PaymentVoided,
     WebhookReceipt,
 )
-from peakshop.payments.domain import OPERATIONS, SCHEMA, SETTLED_WITHOUT_MONEY, operation_key
+from peakshop.payments.domain import ABANDONED, OPERATIONS, SCHEMA, SETTLED_WITHOUT_MONEY, operation_key
 from peakshop.payments.gateway import (
     GatewayCharge,
     GatewayConflict,
@@ -285,7 +286,7 @@ class PaymentsHandlers:
             updated_at=now,
         )
         async with db.one_statement() as tx:
-            payment = await repository.insert_pending(tx, fresh)
+            payment = await repository.insert_first(tx, fresh)
         if payment is None:  # the order has one already: a repeat call, or a concurrent one
             payment = await repository.get(request.order_id)
         if payment is None:  # pragma: no cover - payments are never deleted
@@ -467,6 +468,30 @@ class PaymentsHandlers:
         return await self._record_charge(order_id, charge, known=payment)
 
     # --- reconciliation ---------------------------------------------------------------------------
+
+    async def abandon(self, request: AbandonPayment) -> Payment:
+        """Settle an order that has no payment as having none: the payment is recorded `voided`
+        before any authorisation, so a late one finds it settled and asks the provider for nothing.
+
+        An order that has a payment gets it back unchanged: then it is that payment that decides.
+        """
+        db, repository, _ = self._store
+        none = Payment(
+            id=uuid.uuid4().hex,
+            order_id=request.order_id,
+            amount=request.amount,
+            currency=request.currency,
+            status="voided",
+            gateway_reference=None,
+            decline_reason=ABANDONED,
+            updated_at=self._now(),
+        )
+        async with db.one_statement() as tx:
+            payment = await repository.insert_first(tx, none)
+        if payment is not None:
+            self._count("abandoned")
+            return payment
+        return await self.get(request.order_id)
 
     async def resolve(self, order_id: str) -> Payment:
         """Bring the payment in line with the provider: the reconciler's answer to an unknown outcome.

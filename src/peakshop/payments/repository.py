@@ -34,17 +34,19 @@ class PaymentsRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def insert_pending(self, tx: Executor, payment: Payment) -> Payment | None:
-        """Add the payment as pending; None when the order already has one (the unique key decides)."""
+    async def insert_first(self, tx: Executor, payment: Payment) -> Payment | None:
+        """Add the order's payment as given; None when the order already has one (the unique key decides)."""
         row = await tx.fetchrow(
             f"INSERT INTO {SCHEMA}.payments "
-            "(id, order_id, amount, currency, status, created_at, updated_at) "
-            "VALUES ($1, $2, $3, $4, 'pending', $5, $5) "
+            "(id, order_id, amount, currency, status, decline_reason, created_at, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $7) "
             f"ON CONFLICT (order_id) DO NOTHING RETURNING {_COLUMNS}",
             payment.id,
             payment.order_id,
             payment.amount,
             payment.currency,
+            payment.status,
+            payment.decline_reason,
             payment.updated_at,
         )
         return None if row is None else _payment(row)

@@ -64,7 +64,10 @@ class Metrics:
             (self.orders, ("confirmed", "failed")),
             (self.checkout_duration, ("confirmed", "failed")),
             (self.reservations, ("reserved", "committed", "released", "expired", "rejected")),
-            (self.payments, ("authorized", "captured", "declined", "error", "timeout", "voided", "refunded")),
+            (
+                self.payments,
+                ("authorized", "captured", "declined", "error", "timeout", "voided", "refunded", "abandoned"),
+            ),
             (self.admissions, ("admitted", "rejected")),
         ):
             for outcome in outcomes:

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
-from peakshop.contracts.payments import TOPIC_PAYMENT_CAPTURED, Authorize, PaymentCaptured
+from peakshop.contracts.payments import TOPIC_PAYMENT_CAPTURED, AbandonPayment, Authorize, PaymentCaptured
 from peakshop.payments.service import PaymentsService
 from peakshop.payments.settings import PaymentsSettings
 from peakshop.payments.webhooks import SIGNATURE_HEADER, ChargeData, WebhookEvent, signed_webhook
@@ -50,6 +50,32 @@ async def test_concurrent_replicas_sharing_the_database_make_one_charge(pg_db: P
     results = await asyncio.gather(*(replicas[i % 4].handlers.authorize(order()) for i in range(40)))
     assert len({p.id for p in results}) == 1
     assert await replicas[0].scalar("SELECT count(*) FROM payments.sandbox_charges") == 1
+
+
+async def test_abandon_racing_authorisations_either_settles_as_none_or_finds_the_payment(
+    make_pg_payments: Callable[..., PgPayments],
+) -> None:
+    """The reconciler's abandon and a late request's authorisation, at once, many times over: per
+    order, either no money is asked for at all, or abandon returns the payment that asks for it (still
+    pending, which the reconciler leaves for its next pass, or authorised)."""
+    payments = make_pg_payments()
+    for i in range(30):
+        order_id = f"order-{i}"
+        abandon = payments.handlers.abandon(AbandonPayment(order_id, 7_300, "USD"))
+        authorize = payments.handlers.authorize(order(order_id=order_id))
+        if i % 2:  # either may send its statement first
+            authorised, abandoned = await asyncio.gather(authorize, abandon)
+        else:
+            abandoned, authorised = await asyncio.gather(abandon, authorize)
+        assert abandoned.id == authorised.id
+        charge = await payments.sandbox.find(order_id)
+        if authorised.status == "voided":
+            assert abandoned == authorised and charge is None
+        else:
+            assert abandoned.status in ("pending", "authorized")
+            assert authorised.status == "authorized" and charge is not None
+    assert payments.count("abandoned") + payments.count("authorized") == 30
+    assert payments.count("abandoned") > 0 and payments.count("authorized") > 0  # both orders were seen
 
 
 async def test_timeout_then_resolve_then_exactly_one_capture(

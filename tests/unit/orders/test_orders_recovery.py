@@ -8,6 +8,7 @@ import structlog.testing
 from peakshop.contracts.inventory import Reservation
 from peakshop.contracts.orders import ReconciledOrder
 from peakshop.contracts.payments import Authorize, Payment
+from peakshop.orders.domain import checkout_abandoned
 from peakshop.platform.problems import Problem
 from tests.unit.orders.conftest import MakeShop
 from tests.unit.orders.orders_shop import Crashed, Shop, order_request
@@ -107,22 +108,53 @@ async def test_a_reservation_that_lapsed_before_the_reconciler_came_voids_the_pa
     assert (red.available, red.reserved, red.sold) == (10, 0, 0)
 
 
-async def test_a_request_that_pays_while_the_reconciler_rolls_it_back_is_confirmed_not_stranded(
+class StalledRequest:
+    """A checkout that stops just before it asks for money, until `wake` is set (a request stalled
+    past the reconciler's wait, not dead)."""
+
+    def __init__(self, shop: Shop) -> None:
+        self.payments = shop.orders.handlers.payments
+        self.authorize = self.payments.authorize
+        self.stalled, self.wake = asyncio.Event(), asyncio.Event()
+        self.payments.authorize = self._stalled_authorize  # type: ignore[method-assign]
+
+    async def _stalled_authorize(self, request: Authorize) -> Payment:
+        self.stalled.set()
+        await self.wake.wait()
+        return await self.authorize(request)
+
+
+async def test_a_stalled_request_that_wakes_after_the_reconciler_rolled_it_back_takes_no_money(
     make_shop: MakeShop,
 ) -> None:
-    """The reconciler finds no payment for a stalled request and starts to roll it back; meanwhile the
-    request wakes, pays and sells the units. Failing the order then would refund the buyer and leave
-    the units sold to nobody, for good."""
+    """The reconciler finds no payment and rolls the order back; the request then wakes and asks for
+    money, and its provider times out after charging. Had the reconciler not settled the payment as
+    none first, the provider would hold that charge for an order that failed, and nobody would look."""
     shop = await stocked(make_shop)
-    handlers = shop.orders.handlers
-    payments, inventory = handlers.payments, handlers.inventory
-    real_authorize, real_resolve, real_commit = payments.authorize, payments.resolve, inventory.commit
-    stalled, wake, sold = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    request = StalledRequest(shop)
+    checkout = asyncio.create_task(
+        shop.orders.handlers.place_order("acct-1", "key-1", order_request(token="tok_timeout"))
+    )
+    await request.stalled.wait()
+    order_id, _ = await only_order(shop)
 
-    async def stalled_authorize(request: Authorize) -> Payment:
-        stalled.set()
-        await wake.wait()
-        return await real_authorize(request)
+    assert await shop.orders.reconcile(0) == [ReconciledOrder(order_id, "failed")]
+    request.wake.set()
+    with pytest.raises(Problem) as raised:
+        await checkout
+    assert (raised.value.status, raised.value.slug) == (409, "checkout-abandoned")
+    assert await shop.charges() == 0
+    red = await shop.level("sku-red")
+    assert (red.available, red.reserved, red.sold) == (10, 0, 0)
+
+
+async def test_a_request_that_pays_while_the_reconciler_looks_is_confirmed_once(make_shop: MakeShop) -> None:
+    """The reconciler finds no payment; before it can settle the payment as none, the request wakes,
+    pays and sells the units. The reconciler then finds that payment and finishes the order with it."""
+    shop = await stocked(make_shop)
+    request = StalledRequest(shop)
+    real_resolve, real_commit = request.payments.resolve, shop.orders.handlers.inventory.commit
+    sold = asyncio.Event()
 
     async def commit_and_tell(reservation_id: str) -> Reservation:
         try:
@@ -134,24 +166,41 @@ async def test_a_request_that_pays_while_the_reconciler_rolls_it_back_is_confirm
         try:
             return await real_resolve(order_id)  # 404: the request has not asked for money yet
         finally:
-            wake.set()
+            request.wake.set()
             await sold.wait()
 
-    payments.authorize = stalled_authorize  # type: ignore[method-assign]
-    payments.resolve = resolve_while_the_request_pays  # type: ignore[method-assign]
-    inventory.commit = commit_and_tell  # type: ignore[method-assign]
-    request = asyncio.create_task(handlers.place_order("acct-1", "key-1", order_request()))
-    await stalled.wait()
+    request.payments.resolve = resolve_while_the_request_pays  # type: ignore[method-assign]
+    shop.orders.handlers.inventory.commit = commit_and_tell  # type: ignore[method-assign]
+    checkout = asyncio.create_task(shop.orders.handlers.place_order("acct-1", "key-1", order_request()))
+    await request.stalled.wait()
     order_id, _ = await only_order(shop)
 
-    assert await shop.orders.reconcile(0) == [ReconciledOrder(order_id, "unsettled")]
-    order = await request
+    assert await shop.orders.reconcile(0) == [ReconciledOrder(order_id, "confirmed")]
+    order = await checkout
     assert (order.id, order.status) == (order_id, "confirmed")
+    assert await shop.charges() == 1
     assert await shop.charges("captured") == 1
-    assert await shop.charges("refunded") == 0
     red = await shop.level("sku-red")
     assert (red.available, red.reserved, red.sold) == (8, 0, 2)
-    assert await shop.orders.reconcile(0) == []
+
+
+async def test_a_roll_back_that_finds_the_units_sold_leaves_the_order_to_be_finished(
+    make_shop: MakeShop,
+) -> None:
+    """Only `finish` sells units, after an authorisation: a rollback that finds them sold must not fail
+    the order, or the units stay sold to nobody and the buyer is refunded for nothing."""
+    shop = await stocked(make_shop, crash_after="authorize")
+    with pytest.raises(Crashed):
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    order_id, _ = await only_order(shop)
+    await shop.stock.commit(order_id)  # a finisher sold the units, then stopped
+
+    assert await shop.orders.handlers.roll_back(order_id, checkout_abandoned(order_id)) is False
+    _, step = await only_order(shop)
+    assert step == "reserved"
+    assert await shop.orders.reconcile(0) == [ReconciledOrder(order_id, "confirmed")]
+    assert await shop.charges("captured") == 1
+    assert (await shop.level("sku-red")).sold == 2
 
 
 async def test_a_crash_before_reserving_leaves_an_attempt_the_reconciler_fails(make_shop: MakeShop) -> None:

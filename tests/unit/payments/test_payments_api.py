@@ -60,6 +60,16 @@ async def test_a_timeout_is_a_503_with_retry_after(api: AsyncTestClient) -> None
     assert resolved.json()["status"] == "authorized"
 
 
+async def test_an_abandoned_order_is_settled_as_none_over_http(api: AsyncTestClient) -> None:
+    body = {"order_id": "order-1", "amount": 1_999, "currency": "EUR"}
+    abandoned = await api.post("/internal/payments/abandonments", json=body)
+    assert (abandoned.status_code, abandoned.json()["status"]) == (200, "voided")
+    late = await api.post("/internal/payments/authorizations", json=VISA)
+    assert late.json() == abandoned.json()
+    unknown = await api.post("/internal/payments/abandonments", json={**body, "token": "tok_visa"})
+    assert unknown.status_code == 400
+
+
 async def test_a_non_positive_amount_is_a_400(api: AsyncTestClient) -> None:
     response = await api.post("/internal/payments/authorizations", json={**VISA, "amount": 0})
     assert response.status_code == 400

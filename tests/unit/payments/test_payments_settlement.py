@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from peakshop.contracts.payments import Authorize
+from peakshop.contracts.payments import AbandonPayment, Authorize
 from peakshop.payments.gateway import GatewayConflict
 from peakshop.platform.problems import Problem
 
@@ -114,3 +114,29 @@ async def test_capture_refund_and_void_write_events_to_the_outbox(payments: Paym
     await payments.handlers.void("order-b")
     rows = await payments.db.fetch("SELECT topic FROM payments.outbox ORDER BY occurred_at")
     assert sorted(row[0] for row in rows) == ["payments.captured", "payments.refunded", "payments.voided"]
+
+
+async def test_an_order_without_a_payment_is_settled_as_none_and_a_late_authorisation_takes_nothing(
+    payments: Payments,
+) -> None:
+    abandoned = await payments.handlers.abandon(AbandonPayment("order-1", 1_000, "USD"))
+    assert (abandoned.status, abandoned.decline_reason, abandoned.gateway_reference) == (
+        "voided",
+        "checkout_abandoned",
+        None,
+    )
+    assert await payments.handlers.abandon(AbandonPayment("order-1", 1_000, "USD")) == abandoned
+    late = await payments.handlers.authorize(
+        Authorize(order_id="order-1", amount=1_000, currency="USD", payment_token="tok_visa")
+    )
+    assert late == abandoned
+    assert await payments.sandbox.find("order-1") is None  # the provider was never asked
+    assert payments.count("abandoned") == 1
+    assert payments.count("authorized") == 0
+
+
+async def test_abandoning_an_order_that_has_a_payment_changes_nothing(payments: Payments) -> None:
+    await authorised(payments)
+    payment = await payments.handlers.get("order-1")
+    assert await payments.handlers.abandon(AbandonPayment("order-1", 1_000, "USD")) == payment
+    assert payments.count("abandoned") == 0
