@@ -7,18 +7,15 @@ Each fault must fail its own check, and only that one, with a sentence that name
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
 import pytest
 
 from peakshop.platform import db as database
-from peakshop.platform import migrations
 from peakshop.platform.settings import PlatformSettings, load_platform_settings
 from peakshop.runtime.audit import STUCK_GRACE_SECONDS, AuditReport, run_audit
-from peakshop.runtime.composition import Process
-from peakshop.runtime.topology import load_topology
+from tests.unit.orders.orders_shop import migrate_all
 
 NOW = time.time()
 LONG_AGO = NOW - STUCK_GRACE_SECONDS - 60
@@ -170,21 +167,8 @@ async def _books(settings: PlatformSettings, statements: dict[str, list[str]]) -
             await db.close()
 
 
-async def _audit_of(
-    settings: PlatformSettings, tmp_path: Path, fault: dict[str, list[str]] | None = None
-) -> AuditReport:
-    process = Process(load_topology("local"), "shop", settings)
-    for service in ("inventory", "payments", "orders"):
-        script = process.services[service].migrations
-        assert script is not None
-        await asyncio.to_thread(
-            migrations.upgrade,
-            script,
-            service,
-            embedded=settings.embedded,
-            data_dir=settings.data_dir,
-            postgres_url=settings.postgres_url,
-        )
+async def _audit_of(settings: PlatformSettings, fault: dict[str, list[str]] | None = None) -> AuditReport:
+    await migrate_all(settings)
     await _books(settings, BALANCED_BOOKS)
     if fault is not None:
         await _books(settings, fault)
@@ -199,19 +183,17 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> PlatformSettings
     return load_platform_settings({}, embedded=False, data_dir=tmp_path, postgres_url=url)
 
 
-async def test_balanced_books_pass_every_check(settings: PlatformSettings, tmp_path: Path) -> None:
-    report = await _audit_of(settings, tmp_path)
+async def test_balanced_books_pass_every_check(settings: PlatformSettings) -> None:
+    report = await _audit_of(settings)
     assert report.violations == []
     assert report.ok
     assert {check.name for check in report.checks} >= {SOLD, PAID, STOCK, STUCK, PROVIDER, CAPTURED}
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=list(FAULTS))
-async def test_each_broken_invariant_fails_its_own_check(
-    fault: str, settings: PlatformSettings, tmp_path: Path
-) -> None:
+async def test_each_broken_invariant_fails_its_own_check(fault: str, settings: PlatformSettings) -> None:
     statements, check_name, words = FAULTS[fault]
-    report = await _audit_of(settings, tmp_path, statements)
+    report = await _audit_of(settings, statements)
     assert not report.ok
     failed = {check.name: check.violations for check in report.checks if not check.ok}
     assert list(failed) == [check_name], failed

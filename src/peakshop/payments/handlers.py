@@ -57,6 +57,7 @@ from peakshop.platform.problems import Conflict, InvalidInput, NotFound, Problem
 log = structlog.get_logger("peakshop.payments")
 Clock = Callable[[], float]
 T = TypeVar("T")
+R = TypeVar("R", Authorize, AbandonPayment)
 
 _EVENTS: dict[PaymentStatus, tuple[str, type[Any]]] = {
     "captured": (TOPIC_PAYMENT_CAPTURED, PaymentCaptured),
@@ -182,10 +183,10 @@ def webhook_replayed(event_id: str) -> Conflict:
     )
 
 
-def validated(value: Authorize) -> Authorize:
+def validated(value: R) -> R:
     """Check the contract's constraints, as decoding a request body would (msgspec checks on decode)."""
     try:
-        return msgspec.convert(msgspec.to_builtins(value), Authorize)
+        return msgspec.convert(msgspec.to_builtins(value), type(value))
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from exc
 
@@ -274,17 +275,7 @@ class PaymentsHandlers:
         """Hold the amount for the order; one payment per order however often this is called."""
         request = validated(request)
         db, repository, gateway = self._store
-        now = self._now()
-        fresh = Payment(
-            id=uuid.uuid4().hex,
-            order_id=request.order_id,
-            amount=request.amount,
-            currency=request.currency,
-            status="pending",
-            gateway_reference=None,
-            decline_reason=None,
-            updated_at=now,
-        )
+        fresh = _first_payment(request, "pending", None, self._now())
         async with db.one_statement() as tx:
             payment = await repository.insert_first(tx, fresh)
         if payment is None:  # the order has one already: a repeat call, or a concurrent one
@@ -475,17 +466,9 @@ class PaymentsHandlers:
 
         An order that has a payment gets it back unchanged: then it is that payment that decides.
         """
+        request = validated(request)
         db, repository, _ = self._store
-        none = Payment(
-            id=uuid.uuid4().hex,
-            order_id=request.order_id,
-            amount=request.amount,
-            currency=request.currency,
-            status="voided",
-            gateway_reference=None,
-            decline_reason=ABANDONED,
-            updated_at=self._now(),
-        )
+        none = _first_payment(request, "voided", ABANDONED, self._now())
         async with db.one_statement() as tx:
             payment = await repository.insert_first(tx, none)
         if payment is not None:
@@ -585,3 +568,19 @@ class PaymentsHandlers:
 def _charge_of(event: WebhookEvent) -> GatewayCharge:
     data = event.data
     return GatewayCharge(data.charge_id, data.idempotency_key, data.amount, data.currency, data.status)
+
+
+def _first_payment(
+    request: Authorize | AbandonPayment, status: PaymentStatus, reason: str | None, now: float
+) -> Payment:
+    """An order's payment as first recorded: no charge at the provider yet."""
+    return Payment(
+        id=uuid.uuid4().hex,
+        order_id=request.order_id,
+        amount=request.amount,
+        currency=request.currency,
+        status=status,
+        gateway_reference=None,
+        decline_reason=reason,
+        updated_at=now,
+    )

@@ -140,3 +140,11 @@ async def test_abandoning_an_order_that_has_a_payment_changes_nothing(payments: 
     payment = await payments.handlers.get("order-1")
     assert await payments.handlers.abandon(AbandonPayment("order-1", 1_000, "USD")) == payment
     assert payments.count("abandoned") == 0
+
+
+async def test_abandon_checks_the_contract_as_the_http_route_does(payments: Payments) -> None:
+    with pytest.raises(Problem) as raised:
+        await payments.handlers.abandon(AbandonPayment("order-1", 0, "USD"))
+    assert raised.value.status == 400
+    with pytest.raises(Problem):
+        await payments.handlers.get("order-1")  # nothing was recorded
