@@ -6,6 +6,8 @@ Used by the SQLite tests here and by the PostgreSQL ones in `tests/integration/o
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -187,7 +189,13 @@ async def migrate_all(settings: PlatformSettings) -> None:
         )
 
 
-async def open_shop(settings: PlatformSettings, *, migrate: bool = True, **orders_overrides: Any) -> Shop:
+async def open_shop(
+    settings: PlatformSettings,
+    *,
+    migrate: bool = True,
+    orders_clock: Callable[[], float] = time.time,
+    **orders_overrides: Any,
+) -> Shop:
     """Start inventory, payments and orders on `settings`' databases; crash hooks raise `Crashed`."""
     if migrate:
         await migrate_all(settings)
@@ -207,6 +215,7 @@ async def open_shop(settings: PlatformSettings, *, migrate: bool = True, **order
         cart=cart,
         inventory=stock,
         payments=payments.client(),
+        clock=orders_clock,
         crash=crash,
     )
     for service in (inventory, payments, orders):
