@@ -106,16 +106,17 @@ async def _template(root: Path) -> PlatformSettings:
     return settings
 
 
-async def _scenario(data: st.DataObject, template: Path, tokens: tuple[str, str, str]) -> None:
+async def _on_a_copy(data: st.DataObject, template: Path, tokens: tuple[str, str, str]) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="interleave-"))
     try:
         shutil.copytree(template, data_dir, dirs_exist_ok=True)
-        await _play(data, load_platform_settings({}, data_dir=data_dir), tokens)
+        await play(data, load_platform_settings({}, data_dir=data_dir), tokens)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def _play(data: st.DataObject, where: PlatformSettings, tokens: tuple[str, str, str]) -> None:
+async def play(data: st.DataObject, where: PlatformSettings, tokens: tuple[str, str, str]) -> None:
+    """One drawn interleaving on the (empty, migrated) databases of `where`, then the audit."""
     clock = TickingClock()
     shop = await open_shop(
         where,
@@ -211,7 +212,7 @@ async def _finish_everything(shop: Shop, clock: FakeClock) -> None:
     assert await shop.scalar("orders", sql) == 0
 
 
-TOKENS = st.tuples(
+TOKENS: st.SearchStrategy[tuple[str, str, str]] = st.tuples(
     *(st.sampled_from(["tok_visa", "tok_timeout", "tok_decline", "tok_error"]) for _ in range(3))
 )
 
@@ -222,6 +223,6 @@ def test_any_interleaving_of_checkouts_and_the_reconciler_keeps_the_books(tmp_pa
     @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(data=st.data(), tokens=TOKENS)
     def interleaving(data: st.DataObject, tokens: tuple[str, str, str]) -> None:
-        asyncio.run(_scenario(data, template, tokens))
+        asyncio.run(_on_a_copy(data, template, tokens))
 
     interleaving()
