@@ -84,6 +84,10 @@ class PaymentsService:
         if self._webhooks is not None:
             self._webhooks.start()
 
+    async def deliver_webhooks(self) -> int:
+        """Deliver the sandbox provider's pending webhooks now, instead of at the next interval."""
+        return 0 if self._webhooks is None else await self._webhooks.deliver_pending()
+
     async def stop(self) -> None:
         if self._webhooks is not None:
             await self._webhooks.stop()

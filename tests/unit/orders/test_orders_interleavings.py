@@ -4,7 +4,7 @@ Every call the checkout makes to another service (inventory's reserve, commit an
 authorise, capture, void, refund, resolve and abandon) waits at a gate until the test lets it through,
 and hypothesis draws which waiting call goes next. It may also lose a waiting request or reconciler
 pass for good (its process died, or it hangs), start a reconciler pass that does not wait the usual
-minute, or let the reservations' time run out and the sweeper run. When every actor has finished or
+minute, deliver the provider's webhooks, or let the reservations' time run out and the sweeper run. When every actor has finished or
 been lost, the reconciler runs until nothing is left unfinished, and `peakshop audit` must be clean:
 no unit sold twice or to nobody, every confirmed order paid once, no money held without an order.
 
@@ -175,7 +175,7 @@ async def play(data: st.DataObject, where: PlatformSettings, tokens: tuple[str, 
 
 async def _explore(data: st.DataObject, shop: Shop, gates: Gates, actors: list[asyncio.Task[Any]]) -> None:
     """Let the actors' calls through one at a time, in the order drawn, until none is left waiting."""
-    passes_left, losses_left, lapsed = 2, 2, False
+    passes_left, losses_left, deliveries_left, lapsed = 2, 2, 3, False
     while True:
         await gates.settle(actors)
         waiting = sorted(gates.waiting, key=actors.index)
@@ -183,7 +183,8 @@ async def _explore(data: st.DataObject, shop: Shop, gates: Gates, actors: list[a
             return
         moves: list[tuple[str, asyncio.Task[Any] | None]] = [("go", task) for task in waiting]
         moves += [("lose", task) for task in waiting if losses_left]
-        moves += [("reconcile", None)] * bool(passes_left) + [("lapse", None)] * (not lapsed)
+        moves += [("reconcile", None)] * bool(passes_left) + [("webhooks", None)] * bool(deliveries_left)
+        moves += [("lapse", None)] * (not lapsed)
         move, task = data.draw(st.sampled_from(moves), label="move")
         if move == "go" and task is not None:
             gates.waiting.pop(task)[1].set_result(None)
@@ -194,6 +195,9 @@ async def _explore(data: st.DataObject, shop: Shop, gates: Gates, actors: list[a
         elif move == "reconcile":  # a pass that does not wait for attempts to age
             passes_left -= 1
             actors.append(asyncio.create_task(shop.orders.reconcile(0), name="reconciler"))
+        elif move == "webhooks":  # the provider tells what it did, whenever it gets round to it
+            deliveries_left -= 1
+            await shop.payments.deliver_webhooks()
         else:  # every reservation's time runs out, and the sweeper comes
             lapsed = True
             shop.inventory_clock.advance(RESERVATION_TTL + 1)
@@ -206,6 +210,7 @@ async def _finish_everything(shop: Shop, clock: FakeClock) -> None:
         clock.advance(3_600)  # past every reconciler lease
         shop.inventory_clock.advance(3_600)
         await shop.inventory.sweep()
+        await shop.payments.deliver_webhooks()
         if not await shop.orders.reconcile(0):
             break
     sql = "SELECT count(*) FROM orders.orders WHERE step NOT IN ('confirmed', 'failed')"
