@@ -181,11 +181,13 @@ async def _explore(data: st.DataObject, shop: Shop, gates: Gates, actors: list[a
         waiting = sorted(gates.waiting, key=actors.index)
         if not waiting:
             return
-        moves: list[tuple[str, asyncio.Task[Any] | None]] = [("go", task) for task in waiting]
-        moves += [("lose", task) for task in waiting if losses_left]
-        moves += [("reconcile", None)] * bool(passes_left) + [("webhooks", None)] * bool(deliveries_left)
-        moves += [("lapse", None)] * (not lapsed)
-        move, task = data.draw(st.sampled_from(moves), label="move")
+        # Each move names what it does, so that a failing example reads as a story ("go", "retry: commit").
+        moves = [("go", f"{task.get_name()}: {gates.waiting[task][0]}") for task in waiting]
+        moves += [("lose", f"{task.get_name()}: {gates.waiting[task][0]}") for task in waiting if losses_left]
+        moves += [("reconcile", "")] * bool(passes_left) + [("webhooks", "")] * bool(deliveries_left)
+        moves += [("lapse", "")] * (not lapsed)
+        move, what = data.draw(st.sampled_from(moves), label="move")
+        task = waiting[[m for m in moves if m[0] == move].index((move, what))] if what else None
         if move == "go" and task is not None:
             gates.waiting.pop(task)[1].set_result(None)
         elif move == "lose" and task is not None:
@@ -194,7 +196,8 @@ async def _explore(data: st.DataObject, shop: Shop, gates: Gates, actors: list[a
             task.cancel()
         elif move == "reconcile":  # a pass that does not wait for attempts to age
             passes_left -= 1
-            actors.append(asyncio.create_task(shop.orders.reconcile(0), name="reconciler"))
+            name = f"reconciler {2 - passes_left}"
+            actors.append(asyncio.create_task(shop.orders.reconcile(0), name=name))
         elif move == "webhooks":  # the provider tells what it did, whenever it gets round to it
             deliveries_left -= 1
             await shop.payments.deliver_webhooks()
