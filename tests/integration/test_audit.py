@@ -198,3 +198,35 @@ async def test_each_broken_invariant_fails_its_own_check(fault: str, settings: P
     failed = {check.name: check.violations for check in report.checks if not check.ok}
     assert list(failed) == [check_name], failed
     assert any(words in violation for violation in failed[check_name]), failed[check_name]
+
+
+def _caught_between_capture_and_confirmation(at: float) -> dict[str, list[str]]:
+    """ord_declined as a checkout that took the money and sold the units at `at`, not yet confirmed."""
+    return {
+        "orders": [f"UPDATE orders.orders SET step = 'authorized', status = 'pending', updated_at = {at}"
+                   " WHERE id = 'ord_declined'"],
+        "payments": [
+            "UPDATE payments.payments SET status = 'captured' WHERE id = 'pay_2'",
+            "INSERT INTO payments.sandbox_charges (id, idempotency_key, amount, currency, status, created_at, "
+            f"updated_at) VALUES ('ch_2', 'ord_declined', 1000, 'EUR', 'captured', {at}, {at})",
+        ],
+        "inventory": [
+            f"UPDATE inventory.reservations SET status = 'committed', updated_at = {at} WHERE id = 'ord_declined'",
+            "UPDATE inventory.stock SET available = 4, sold = 1 WHERE sku_id = 'sku-b'",
+        ],
+    }  # fmt: skip
+
+
+async def test_a_checkout_in_flight_is_no_violation_but_one_stuck_past_the_grace_is(
+    settings: PlatformSettings,
+) -> None:
+    """The audit may run while buyers check out: money taken and units sold a moment before the order
+    confirms are what a running checkout looks like; the same state two minutes on is a stuck one."""
+    assert (await _audit_of(settings, _caught_between_capture_and_confirmation(NOW))).ok
+
+
+async def test_a_checkout_stuck_between_capture_and_confirmation_fails_three_checks(
+    settings: PlatformSettings,
+) -> None:
+    report = await _audit_of(settings, _caught_between_capture_and_confirmation(LONG_AGO))
+    assert {check.name for check in report.checks if not check.ok} == {CAPTURED, PROVIDER, SOLD}
