@@ -152,13 +152,7 @@ FAULTS: dict[str, tuple[dict[str, list[str]], str, str]] = {
 
 async def _books(settings: PlatformSettings, statements: dict[str, list[str]]) -> None:
     for service, sqls in statements.items():
-        db = await database.connect(
-            embedded=settings.embedded,
-            schema=service,
-            data_dir=settings.data_dir,
-            postgres_url=settings.postgres_url,
-            pool_size=1,
-        )
+        db = await database.connect_as_configured(settings, service, pool_size=1)
         try:
             async with db.transaction() as tx:
                 for sql in sqls:

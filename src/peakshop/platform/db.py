@@ -17,10 +17,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 import aiosqlite
 import asyncpg
+
+if TYPE_CHECKING:
+    from peakshop.platform.settings import PlatformSettings
 
 Dialect = Literal["postgresql", "sqlite"]
 Row = Any  # asyncpg.Record or sqlite3.Row: both index by position and by column name
@@ -331,3 +334,14 @@ async def connect(
     if embedded:
         return await SqliteDatabase.connect(sqlite_path(data_dir, schema), schema)
     return await PostgresDatabase.connect(postgres_url, schema, pool_size=pool_size)
+
+
+async def connect_as_configured(settings: PlatformSettings, schema: str, *, pool_size: int) -> Database:
+    """The database of one service, where the platform's settings put it."""
+    return await connect(
+        embedded=settings.embedded,
+        schema=schema,
+        data_dir=settings.data_dir,
+        postgres_url=settings.postgres_url,
+        pool_size=pool_size,
+    )

@@ -28,14 +28,7 @@ class Infrastructure:
     databases: list[database.Database] = field(default_factory=list)
 
     async def database(self, schema: str) -> database.Database:
-        s = self.settings
-        db = await database.connect(
-            embedded=s.embedded,
-            schema=schema,
-            data_dir=s.data_dir,
-            postgres_url=s.postgres_url,
-            pool_size=s.db_pool_size,
-        )
+        db = await database.connect_as_configured(self.settings, schema, pool_size=self.settings.db_pool_size)
         self.databases.append(db)
         return db
 

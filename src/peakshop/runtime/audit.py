@@ -49,13 +49,7 @@ async def run_audit(settings: PlatformSettings, *, now: float | None = None) -> 
     opened: list[database.Database] = []
 
     async def connect(schema: str) -> database.Database:
-        db = await database.connect(
-            embedded=settings.embedded,
-            schema=schema,
-            data_dir=settings.data_dir,
-            postgres_url=settings.postgres_url,
-            pool_size=2,
-        )
+        db = await database.connect_as_configured(settings, schema, pool_size=2)
         opened.append(db)
         return db
 

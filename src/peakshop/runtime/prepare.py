@@ -67,10 +67,4 @@ async def _catalog_db(settings: PlatformSettings) -> database.Database:
 
 
 async def _db(settings: PlatformSettings, schema: str) -> database.Database:
-    return await database.connect(
-        embedded=settings.embedded,
-        schema=schema,
-        data_dir=settings.data_dir,
-        postgres_url=settings.postgres_url,
-        pool_size=2,
-    )
+    return await database.connect_as_configured(settings, schema, pool_size=2)

@@ -22,13 +22,7 @@ SCHEMAS = ("inventory", "payments", "orders")
 async def _emptied(where: PlatformSettings) -> PlatformSettings:
     """Every table of the three services emptied, Alembic's own left as it is."""
     for schema in SCHEMAS:
-        db = await database.connect(
-            embedded=False,
-            schema=schema,
-            data_dir=where.data_dir,
-            postgres_url=where.postgres_url,
-            pool_size=1,
-        )
+        db = await database.connect_as_configured(where, schema, pool_size=1)
         try:
             rows = await db.fetch(
                 "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> 'alembic_version'",
