@@ -10,7 +10,9 @@ from typing import Literal
 
 import msgspec
 
-ReservationStatus = Literal["active", "committed", "released", "expired"]
+ReservationStatus = Literal["active", "committed", "released", "expired", "returned"]
+"""`active` holds units; `committed` sold them; `released` and `expired` gave held units back;
+`returned` put sold units back on sale (an order that failed after its units were sold)."""
 
 
 class ReservationLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -68,5 +70,13 @@ class StockReleased(msgspec.Struct, frozen=True):
     lines: list[ReservationLine]
 
 
+class StockReturned(msgspec.Struct, frozen=True):
+    """Sold units back on sale: the order they were sold for failed after the sale."""
+
+    reservation_id: str
+    lines: list[ReservationLine]
+
+
 TOPIC_RESERVATION_EXPIRED = "inventory.reservation_expired"
 TOPIC_STOCK_RELEASED = "inventory.stock_released"
+TOPIC_STOCK_RETURNED = "inventory.stock_returned"

@@ -34,6 +34,10 @@ def create_router(handlers: InventoryHandlers) -> Router:
     async def release(reservation_id: ReservationId) -> Reservation:
         return await handlers.release(reservation_id)
 
+    @post("/reservations/{reservation_id:str}/return", status_code=200)
+    async def return_sold(reservation_id: ReservationId) -> Reservation:
+        return await handlers.return_sold(reservation_id)
+
     @post("/stock", status_code=200)
     async def set_stock(data: JSONBody[SetStock]) -> StockLevel:
         return await handlers.set_stock(data)
@@ -48,7 +52,7 @@ def create_router(handlers: InventoryHandlers) -> Router:
 
     return Router(
         path=PREFIX,
-        route_handlers=[reserve, reservation, commit, release, set_stock, stock, audit],
+        route_handlers=[reserve, reservation, commit, release, return_sold, set_stock, stock, audit],
         opt={"service": "inventory"},
         include_in_schema=False,
     )

@@ -24,6 +24,10 @@ class InventoryClient(Protocol):
         """Reserved → available; a committed reservation is returned unchanged."""
         ...
 
+    async def return_sold(self, reservation_id: str) -> Reservation:
+        """Sold → available, for an order that failed after its sale; 409 `reservation-not-sold`."""
+        ...
+
     async def reservation(self, reservation_id: str) -> Reservation: ...
     async def set_stock(self, command: SetStock) -> StockLevel: ...
     async def stock(self, sku_ids: list[str]) -> list[StockLevel]: ...
@@ -38,6 +42,7 @@ class LocalInventoryClient:
         self.reserve = handlers.reserve
         self.commit = handlers.commit
         self.release = handlers.release
+        self.return_sold = handlers.return_sold
         self.reservation = handlers.reservation
         self.set_stock = handlers.set_stock
         self.audit = handlers.audit
@@ -77,6 +82,9 @@ class HttpInventoryClient:
 
     async def release(self, reservation_id: str) -> Reservation:
         return await self._http.call("POST", _path(reservation_id) + "/release", Reservation)
+
+    async def return_sold(self, reservation_id: str) -> Reservation:
+        return await self._http.call("POST", _path(reservation_id) + "/return", Reservation)
 
     async def reservation(self, reservation_id: str) -> Reservation:
         return await self._http.call("GET", _path(reservation_id), Reservation)

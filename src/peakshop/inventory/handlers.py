@@ -1,4 +1,4 @@
-"""The inventory use cases: reserve, commit, release, expire, restock, read and audit."""
+"""The inventory use cases: reserve, commit, release, expire, return, restock, read and audit."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import structlog
 from peakshop.contracts.inventory import (
     TOPIC_RESERVATION_EXPIRED,
     TOPIC_STOCK_RELEASED,
+    TOPIC_STOCK_RETURNED,
     Reservation,
     ReservationExpired,
     ReservationLine,
@@ -18,6 +19,7 @@ from peakshop.contracts.inventory import (
     SetStock,
     StockLevel,
     StockReleased,
+    StockReturned,
 )
 from peakshop.inventory.domain import (
     SCHEMA,
@@ -80,6 +82,16 @@ def reservation_expired(reservation: Reservation) -> Conflict:
         f"Reservation {reservation.id} is {reservation.status} and its stock is no longer held.",
         slug="reservation-expired",
         title="Reservation expired",
+        reservation_id=reservation.id,
+        reservation_status=reservation.status,
+    )
+
+
+def reservation_not_sold(reservation: Reservation) -> Conflict:
+    return Conflict(
+        f"Reservation {reservation.id} is {reservation.status}: only sold units can be returned.",
+        slug="reservation-not-sold",
+        title="Reservation not sold",
         reservation_id=reservation.id,
         reservation_status=reservation.status,
     )
@@ -219,26 +231,69 @@ class InventoryHandlers:
 
     async def release(self, reservation_id: str) -> Reservation:
         """Give an active reservation's units back; a committed one is left as it is and returned."""
-        db, repository = self._store
-        now = self._now()
-        async with db.transaction() as tx:
-            row = await repository.change_status(tx, reservation_id, "released", now)
-            if row is not None:
-                moved = await repository.move_reserved(tx, [reservation_id], "available")
-                await add_to_outbox(tx, SCHEMA, TOPIC_STOCK_RELEASED, StockReleased(reservation_id, moved))
-                released = _reservation(row, "released", moved)
-            else:
-                released = None
-                current = await repository.reservation(tx, reservation_id)
+        released, current = await self._move(
+            reservation_id,
+            "active",
+            "released",
+            ("reserved", "available"),
+            TOPIC_STOCK_RELEASED,
+            StockReleased,
+        )
         if released is not None:
-            self._count("released")
-            self._wake_relay()
             return released
         if current is None:
             raise reservation_not_found(reservation_id)
         if current.status == "committed":
             log.info("release_of_committed_reservation_ignored", reservation_id=reservation_id)
         return current
+
+    async def return_sold(self, reservation_id: str) -> Reservation:
+        """Put a committed reservation's units back on sale (sold → available); returning twice is not
+        an error.
+
+        For an order that failed after its units were sold: the provider cancelled the authorisation
+        between the sale and the capture. Without this the units would stay sold to nobody.
+        """
+        returned, current = await self._move(
+            reservation_id,
+            "committed",
+            "returned",
+            ("sold", "available"),
+            TOPIC_STOCK_RETURNED,
+            StockReturned,
+        )
+        if returned is not None:
+            log.warning("sold_units_returned", reservation_id=reservation_id, lines=len(returned.lines))
+            return returned
+        if current is None:
+            raise reservation_not_found(reservation_id)
+        if current.status != "returned":
+            raise reservation_not_sold(current)
+        return current
+
+    async def _move(
+        self,
+        reservation_id: str,
+        source: ReservationStatus,
+        target: ReservationStatus,
+        units: tuple[str, str],
+        topic: str,
+        event: type[StockReleased | StockReturned],
+    ) -> tuple[Reservation | None, Reservation | None]:
+        """Move a reservation from `source` to `target` and its units between two counts (`units`), and
+        announce it, in one transaction. Returns (the moved reservation, None), or, when it was not in
+        `source`, (None, the reservation as it is, None if there is none)."""
+        db, repository = self._store
+        now = self._now()
+        async with db.transaction() as tx:
+            row = await repository.change_status(tx, reservation_id, target, now, source=source)
+            if row is None:
+                return None, await repository.reservation(tx, reservation_id)
+            moved = await repository.move_units(tx, [reservation_id], *units)
+            await add_to_outbox(tx, SCHEMA, topic, event(reservation_id, moved))
+        self._count(target)
+        self._wake_relay()
+        return _reservation(row, target, moved), None
 
     async def expire_due(self, now: float | None = None) -> list[str]:
         """Expire every active reservation due by `now`, a batch per transaction; returns their ids."""
@@ -250,7 +305,7 @@ class InventoryHandlers:
             async with db.transaction() as tx:
                 ids = await repository.expire_due(tx, at, batch)
                 if ids:
-                    await repository.move_reserved(tx, ids, "available")
+                    await repository.move_units(tx, ids, "reserved", "available")
                     for reservation_id in ids:
                         await add_to_outbox(
                             tx, SCHEMA, TOPIC_RESERVATION_EXPIRED, ReservationExpired(reservation_id)

@@ -40,6 +40,10 @@ class ReservedSku:
     per_customer_limit: int | None
 
 
+# The moves of units between a SKU's counts that a reservation's status change makes.
+MOVES = (("reserved", "available"), ("reserved", "sold"), ("sold", "available"))
+
+
 class _Sql:
     """The statements whose text differs by dialect, built once per repository."""
 
@@ -99,28 +103,29 @@ class _Sql:
             "WHERE r.customer_id = $1 AND r.status IN ('active', 'committed') AND r.id <> $2 "
             f"AND {among('l.sku_id', '$3')} GROUP BY l.sku_id"
         )
-        # Moves the units of the given reservations out of `reserved`, into `available` (release,
-        # expiry) or into `sold` (commit). The reservations' status has already changed in the same
-        # transaction, which is what stops the units from being moved twice.
+        # Moves the units of the given reservations between counts: out of `reserved` into
+        # `available` (release, expiry) or `sold` (commit), or out of `sold` back into `available`
+        # (return). The reservations' status has already changed in the same transaction, which is
+        # what stops the units from being moved twice.
         freed = (
             f"SELECT sku_id, sum(quantity) AS quantity FROM {s}.reservation_lines "
             f"WHERE {among('reservation_id', '$1')} GROUP BY sku_id"
         )
-        self.move: dict[str, str] = {}
-        for target in ("available", "sold"):
+        self.move: dict[tuple[str, str], str] = {}
+        for source, target in MOVES:
             if pg:
-                self.move[target] = (
+                self.move[source, target] = (
                     f"WITH freed AS ({freed}), locked AS MATERIALIZED (SELECT s.sku_id, f.quantity "
                     f"FROM {s}.stock s JOIN freed f ON f.sku_id = s.sku_id ORDER BY s.sku_id FOR UPDATE OF s) "
-                    f"UPDATE {s}.stock s SET reserved = s.reserved - k.quantity, "
+                    f"UPDATE {s}.stock s SET {source} = s.{source} - k.quantity, "
                     f"{target} = s.{target} + k.quantity FROM locked k WHERE s.sku_id = k.sku_id "
                     "RETURNING s.sku_id, k.quantity"
                 )
             else:
                 # SQLite's RETURNING may not name the FROM clause, but a subquery there may read the
                 # lines again; the target table goes unaliased so that the subquery can name it.
-                self.move[target] = (
-                    f"UPDATE {s}.stock SET reserved = reserved - f.quantity, "
+                self.move[source, target] = (
+                    f"UPDATE {s}.stock SET {source} = {source} - f.quantity, "
                     f"{target} = {target} + f.quantity FROM ({freed}) AS f WHERE stock.sku_id = f.sku_id "
                     f"RETURNING sku_id, (SELECT sum(l.quantity) FROM {s}.reservation_lines l "
                     f"WHERE {among('l.reservation_id', '$1')} AND l.sku_id = stock.sku_id)"
@@ -214,16 +219,24 @@ class InventoryRepository:
     # --- status changes -----------------------------------------------------------------------------
 
     async def change_status(
-        self, tx: Executor, reservation_id: str, status: str, now: float, *, live_at: float | None = None
+        self,
+        tx: Executor,
+        reservation_id: str,
+        status: str,
+        now: float,
+        *,
+        source: str = "active",
+        live_at: float | None = None,
     ) -> Row | None:
-        """Move an active reservation to `status`; None when it is not active (or, with `live_at`, due)."""
-        due = " AND expires_at > $4" if live_at is not None else ""
-        args: list[Any] = [reservation_id, status, now]
+        """Move a reservation from `source` to `status`; None when it is not in `source` (or, with
+        `live_at`, is due)."""
+        due = " AND expires_at > $5" if live_at is not None else ""
+        args: list[Any] = [reservation_id, status, now, source]
         if live_at is not None:
             args.append(live_at)
         return await tx.fetchrow(
             f"UPDATE {SCHEMA}.reservations SET status = $2, updated_at = $3 "
-            f"WHERE id = $1 AND status = 'active'{due} RETURNING id, customer_id, expires_at",
+            f"WHERE id = $1 AND status = $4{due} RETURNING id, customer_id, expires_at",
             *args,
         )
 
@@ -242,13 +255,13 @@ class InventoryRepository:
         row = await self.change_status(tx, reservation_id, "committed", now, live_at=now)
         if row is None:
             return None
-        return row, await self.move_reserved(tx, [reservation_id], "sold")
+        return row, await self.move_units(tx, [reservation_id], "reserved", "sold")
 
-    async def move_reserved(
-        self, tx: Executor, reservation_ids: Sequence[str], target: str
+    async def move_units(
+        self, tx: Executor, reservation_ids: Sequence[str], source: str, target: str
     ) -> list[ReservationLine]:
-        """Move the reservations' units from reserved to `target`; returns the units per SKU moved."""
-        rows = await tx.fetch(self._sql.move[target], self._list(reservation_ids))
+        """Move the reservations' units from `source` to `target`; returns the units per SKU moved."""
+        rows = await tx.fetch(self._sql.move[source, target], self._list(reservation_ids))
         return sorted((ReservationLine(row[0], int(row[1])) for row in rows), key=lambda line: line.sku_id)
 
     async def expire_due(self, tx: Executor, now: float, batch: int) -> list[str]:

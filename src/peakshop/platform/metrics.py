@@ -63,7 +63,7 @@ class Metrics:
         for counter, outcomes in (
             (self.orders, ("confirmed", "failed")),
             (self.checkout_duration, ("confirmed", "failed")),
-            (self.reservations, ("reserved", "committed", "released", "expired", "rejected")),
+            (self.reservations, ("reserved", "committed", "released", "expired", "returned", "rejected")),
             (
                 self.payments,
                 ("authorized", "captured", "declined", "error", "timeout", "voided", "refunded", "abandoned"),

@@ -115,6 +115,11 @@ async def test_a_checkout_through_either_client(inventory: InventoryClient) -> N
     [level] = await inventory.stock(["apple"])
     assert (level.available, level.reserved, level.sold) == (3, 0, 2)
     assert await inventory.audit() == []
+    returned = await inventory.return_sold("order-1")  # the capture was refused: back on sale
+    assert (returned.status, returned.lines) == ("returned", committed.lines)
+    [level] = await inventory.stock(["apple"])
+    assert (level.available, level.reserved, level.sold) == (5, 0, 0)
+    assert await inventory.audit() == []
 
 
 async def test_both_clients_raise_the_same_problems(hosted: Hosted) -> None:
@@ -129,6 +134,8 @@ async def test_both_clients_raise_the_same_problems(hosted: Hosted) -> None:
         lambda c: c.commit("taken"),
         lambda c: c.commit("missing"),
         lambda c: c.release("missing"),
+        lambda c: c.return_sold("taken"),
+        lambda c: c.return_sold("missing"),
         lambda c: c.set_stock(SetStock("apple", -1)),
     ):
         local = await problem_of(call(hosted.local))

@@ -188,7 +188,8 @@ def merge(pairs: list[tuple[str, int]]) -> list[ReservationLine]:
 
 
 class InventoryMachine(RuleBasedStateMachine):
-    """Reserve, commit, release, expire, restock and restart, checked against a model at every step."""
+    """Reserve, commit, release, expire, return, restock and restart, checked against a model at every
+    step."""
 
     def __init__(self, open_database: Callable[[], Coroutine[Any, Any, Database]]) -> None:
         super().__init__()
@@ -309,6 +310,21 @@ class InventoryMachine(RuleBasedStateMachine):
             r.status = "released"
             self.model.move(r.lines, RESERVED, AVAILABLE)
         assert isinstance(got, Reservation) and (got.status, got.lines) == (r.status, r.lines), got
+
+    @rule(reservation_id=st.sampled_from(IDS))
+    def return_sold(self, reservation_id: str) -> None:
+        got = self.outcome(self.handlers.return_sold(reservation_id))
+        r = self.model.reservations.get(reservation_id)
+        if r is None:
+            assert isinstance(got, Problem) and got.status == 404, got
+            return
+        if r.status in ("active", "released", "expired"):
+            assert isinstance(got, Problem) and got.slug == "reservation-not-sold", got
+            return
+        if r.status == "committed":
+            r.status = "returned"
+            self.model.move(r.lines, SOLD, AVAILABLE)
+        assert isinstance(got, Reservation) and (got.status, got.lines) == ("returned", r.lines), got
 
     @rule(seconds=st.integers(0, 100))
     def time_passes(self, seconds: int) -> None:

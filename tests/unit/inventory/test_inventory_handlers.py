@@ -11,11 +11,13 @@ import pytest
 from peakshop.contracts.inventory import (
     TOPIC_RESERVATION_EXPIRED,
     TOPIC_STOCK_RELEASED,
+    TOPIC_STOCK_RETURNED,
     ReservationExpired,
     ReservationLine,
     ReserveStock,
     SetStock,
     StockReleased,
+    StockReturned,
 )
 from peakshop.inventory.handlers import InventoryHandlers
 from peakshop.inventory.settings import InventorySettings
@@ -160,6 +162,43 @@ async def test_releasing_a_committed_reservation_changes_nothing(stocked: Invent
     committed = await stocked.commit("r1")
     assert await stocked.release("r1") == committed
     assert await levels(stocked, "apple") == {"apple": (10, 7, 0, 3)}
+
+
+async def test_returning_a_sale_puts_its_units_back_on_sale_once_and_announces_it(
+    stocked: InventoryHandlers, inventory_db: SqliteDatabase
+) -> None:
+    await stocked.reserve(order("r1", ("plum", 2), ("pear", 1)))
+    await stocked.commit("r1")
+    assert (await problem_of(stocked.reserve(order("r2", ("plum", 1))))).slug == "purchase-limit"
+
+    returned = await stocked.return_sold("r1")
+    assert (returned.status, returned.lines) == ("returned", [L("pear", 1), L("plum", 2)])
+    assert await stocked.return_sold("r1") == returned
+    assert await levels(stocked, "plum", "pear") == {"plum": (5, 5, 0, 0), "pear": (2, 2, 0, 0)}
+    assert (await stocked.reservation("r1")).status == "returned"
+    # Returned units count against nobody's per-customer limit, and cannot be sold again under r1.
+    assert (await stocked.reserve(order("r2", ("plum", 2)))).status == "active"
+    assert (await problem_of(stocked.commit("r1"))).extra["reservation_status"] == "returned"
+    assert await stocked.audit() == []
+    [(topic, payload)] = await outbox(inventory_db)
+    assert topic == TOPIC_STOCK_RETURNED
+    assert msgspec.json.decode(payload, type=StockReturned) == StockReturned(
+        "r1", [L("pear", 1), L("plum", 2)]
+    )
+
+
+async def test_only_a_sale_can_be_returned(stocked: InventoryHandlers, clock: FakeClock) -> None:
+    await stocked.reserve(order("r1", ("apple", 1)))
+    problem = await problem_of(stocked.return_sold("r1"))
+    assert (problem.status, problem.slug, problem.extra["reservation_status"]) == (
+        409,
+        "reservation-not-sold",
+        "active",
+    )
+    await stocked.release("r1")
+    assert (await problem_of(stocked.return_sold("r1"))).extra["reservation_status"] == "released"
+    assert (await problem_of(stocked.return_sold("nope"))).status == 404
+    assert await levels(stocked, "apple") == {"apple": (10, 10, 0, 0)}
 
 
 async def test_a_released_or_lapsed_reservation_cannot_be_committed(
