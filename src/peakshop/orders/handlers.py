@@ -286,8 +286,11 @@ class OrdersHandlers:
             await self._advance(attempt.id, "authorized", ("started", "reserved"))
             if unknown_outcome(problem):
                 raise checkout_interrupted(attempt.id, retry_after, "payments") from problem
-            # Not capturable (voided or refunded behind our back): no money, so no order.
+            # Not capturable (voided or refunded behind our back): no money, so no order, and the
+            # units just sold go back on sale before the order fails (a crash in between leaves the
+            # order unfinished, for the reconciler to fail the same way).
             log.error("payment_not_capturable", order_id=attempt.id, problem=problem.slug)
+            await self._return_sold(attempt.id)
             await self.fail(attempt.id, problem)
             raise
         confirmed_at = self._now()
@@ -306,10 +309,12 @@ class OrdersHandlers:
     async def roll_back(self, order_id: str, problem: Problem) -> bool:
         """No money is held: give the stock back, then fail the order with `problem`.
 
-        False, with the order left as it is, when the units turn out to be sold already: only `finish`
-        sells them, after an authorisation, so a request thought lost (stalled past the reconciler's
-        wait) has paid meanwhile and is confirming the order. Failing it now would keep its units off
-        the shelf for good, sold to nobody.
+        The units may turn out to be sold already. Only `finish` sells them, after an authorisation,
+        so either a request thought lost (stalled past the reconciler's wait) has paid meanwhile and
+        is confirming the order, or the provider cancelled the authorisation after the sale. Payments
+        tells which: while the payment holds or may hold money this returns False and leaves the
+        order as it is (failing it would keep its units sold to nobody); once it holds none, the units
+        go back on sale and the order fails.
         """
         try:
             reservation = await self.inventory.release(order_id)
@@ -320,10 +325,30 @@ class OrdersHandlers:
                 ) from failure
         else:
             if reservation.status == "committed":
-                log.warning("roll_back_found_units_sold", order_id=order_id)
-                return False
+                if await self._may_hold_money(order_id):
+                    log.warning("roll_back_found_units_sold", order_id=order_id)
+                    return False
+                await self._return_sold(order_id)
         await self.fail(order_id, problem)
         return True
+
+    async def _may_hold_money(self, order_id: str) -> bool:
+        try:
+            payment = await self.payments.get(order_id)
+        except Problem as problem:
+            if unknown_outcome(problem):
+                raise checkout_interrupted(
+                    order_id, self.settings.retry_after_seconds, "payments"
+                ) from problem
+            raise
+        return payment.status in ("pending", "authorized", "captured")
+
+    async def _return_sold(self, order_id: str) -> None:
+        """Put the order's sold units back on sale: its money is gone, so it will never be confirmed."""
+        try:
+            await self.inventory.return_sold(order_id)
+        except Problem as problem:
+            raise checkout_interrupted(order_id, self.settings.retry_after_seconds, "inventory") from problem
 
     async def give_back(self, order_id: str) -> None:
         """Void an authorisation, or refund a capture; nothing when the payment holds no money."""

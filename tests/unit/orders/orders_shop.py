@@ -149,6 +149,18 @@ class Shop:
         (found,) = await self.stock.stock([sku_id])
         return found
 
+    async def provider_cancels(self, order_id: str) -> None:
+        """The provider voids the order's authorisation on its own, telling nobody yet (its webhook
+        comes later): what a fraud check or an expired authorisation does at a real provider."""
+        db = next(db for db in self.infra.databases if db.schema == "payments")
+        async with db.one_statement() as tx:
+            cancelled = await tx.execute(
+                "UPDATE payments.sandbox_charges SET status = 'voided' "
+                "WHERE idempotency_key = $1 AND status = 'authorized'",
+                order_id,
+            )
+        assert cancelled == 1, "no authorised charge to cancel"
+
     async def restock(self, sku_id: str, quantity: int) -> None:
         await self.stock.set_stock(SetStock(sku_id, quantity))
 

@@ -203,6 +203,52 @@ async def test_a_roll_back_that_finds_the_units_sold_leaves_the_order_to_be_fini
     assert (await shop.level("sku-red")).sold == 2
 
 
+async def test_a_provider_that_cancels_between_the_sale_and_the_capture_gets_the_units_back_on_sale(
+    make_shop: MakeShop,
+) -> None:
+    """The units are sold, then the capture is refused: no money, so no order, and the units must not
+    stay sold to nobody."""
+    shop = await stocked(make_shop)
+    real_commit = shop.orders.handlers.inventory.commit
+
+    async def commit_then_the_provider_cancels(reservation_id: str) -> Reservation:
+        sold = await real_commit(reservation_id)
+        await shop.provider_cancels(reservation_id)
+        return sold
+
+    shop.orders.handlers.inventory.commit = commit_then_the_provider_cancels  # type: ignore[method-assign]
+    with pytest.raises(Problem) as raised:
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    assert (raised.value.status, raised.value.slug) == (409, "payment-provider-conflict")
+    order_id, step = await only_order(shop)
+    assert step == "failed"
+    assert (await shop.stock.reservation(order_id)).status == "returned"
+    red = await shop.level("sku-red")
+    assert (red.available, red.reserved, red.sold) == (10, 0, 0)
+    assert await shop.charges("captured") == 0
+    assert await shop.orders.reconcile(0) == []
+
+
+async def test_the_reconciler_returns_the_units_of_a_sale_whose_authorisation_the_provider_cancelled(
+    make_shop: MakeShop,
+) -> None:
+    """A crash after the sale; the provider cancels before the reconciler comes. The reconciler finds
+    the payment voided and the units sold: it puts them back on sale and fails the order."""
+    shop = await stocked(make_shop, crash_after="authorize")
+    with pytest.raises(Crashed):
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    order_id, _ = await only_order(shop)
+    await shop.stock.commit(order_id)  # a finisher sold the units, then stopped
+    await shop.provider_cancels(order_id)  # payments learns of it when the reconciler asks
+
+    assert await shop.orders.reconcile(0) == [ReconciledOrder(order_id, "failed")]
+    _, step = await only_order(shop)
+    assert step == "failed"
+    red = await shop.level("sku-red")
+    assert (red.available, red.reserved, red.sold) == (10, 0, 0)
+    assert await shop.charges("captured") == 0
+
+
 async def test_a_crash_before_reserving_leaves_an_attempt_the_reconciler_fails(make_shop: MakeShop) -> None:
     shop = await stocked(make_shop)
 
