@@ -1,8 +1,9 @@
 """`peakshop audit` finds each broken invariant, on SQLite and on PostgreSQL.
 
 The books are written straight into the services' tables: first a shop whose books balance (one order
-confirmed and paid, one declined), then one fault at a time, the kind a bug in the saga would leave.
-Each fault must fail its own check, and only that one, with a sentence that names what is wrong.
+confirmed and paid, one declined, one whose sale was returned), then one fault at a time, the kind a
+bug in the saga would leave. Each fault must fail its own check, and only that one, with a sentence
+that names what is wrong.
 """
 
 from __future__ import annotations
@@ -20,23 +21,28 @@ from tests.unit.orders.orders_shop import migrate_all
 NOW = time.time()
 LONG_AGO = NOW - STUCK_GRACE_SECONDS - 60
 
-# ord_paid bought 2 x sku-a for 2,000 and paid; ord_declined wanted 1 x sku-b and was declined.
+# ord_paid bought 2 x sku-a for 2,000 and paid; ord_declined wanted 1 x sku-b and was declined;
+# ord_cancelled bought 1 x sku-c, whose authorisation the provider cancelled after the sale, so the
+# unit went back on sale (a returned reservation) and the order failed.
 BALANCED_BOOKS = {
     "inventory": [
         "INSERT INTO inventory.stock (sku_id, initial, available, reserved, sold) VALUES "
-        "('sku-a', 10, 8, 0, 2), ('sku-b', 5, 5, 0, 0)",
+        "('sku-a', 10, 8, 0, 2), ('sku-b', 5, 5, 0, 0), ('sku-c', 3, 3, 0, 0)",
         "INSERT INTO inventory.reservations (id, customer_id, status, expires_at, created_at, updated_at) "
         f"VALUES ('ord_paid', 'acct', 'committed', {NOW + 600}, {NOW}, {NOW}), "
-        f"('ord_declined', 'acct', 'released', {NOW + 600}, {NOW}, {NOW})",
+        f"('ord_declined', 'acct', 'released', {NOW + 600}, {NOW}, {NOW}), "
+        f"('ord_cancelled', 'acct', 'returned', {NOW + 600}, {NOW}, {NOW})",
         "INSERT INTO inventory.reservation_lines (reservation_id, sku_id, quantity) VALUES "
-        "('ord_paid', 'sku-a', 2), ('ord_declined', 'sku-b', 1)",
+        "('ord_paid', 'sku-a', 2), ('ord_declined', 'sku-b', 1), ('ord_cancelled', 'sku-c', 1)",
     ],
     "payments": [
         "INSERT INTO payments.payments (id, order_id, amount, currency, status, created_at, updated_at) "
         f"VALUES ('pay_1', 'ord_paid', 2000, 'EUR', 'captured', {NOW}, {NOW}), "
-        f"('pay_2', 'ord_declined', 1000, 'EUR', 'declined', {NOW}, {NOW})",
+        f"('pay_2', 'ord_declined', 1000, 'EUR', 'declined', {NOW}, {NOW}), "
+        f"('pay_3', 'ord_cancelled', 500, 'EUR', 'voided', {NOW}, {NOW})",
         "INSERT INTO payments.sandbox_charges (id, idempotency_key, amount, currency, status, created_at, "
-        f"updated_at) VALUES ('ch_1', 'ord_paid', 2000, 'EUR', 'captured', {NOW}, {NOW})",
+        f"updated_at) VALUES ('ch_1', 'ord_paid', 2000, 'EUR', 'captured', {NOW}, {NOW}), "
+        f"('ch_3', 'ord_cancelled', 500, 'EUR', 'voided', {NOW}, {NOW})",
     ],
     "orders": [
         "INSERT INTO orders.orders (id, account_id, idempotency_key, request_fingerprint, cart_id, step, "
@@ -44,10 +50,13 @@ BALANCED_BOOKS = {
         f"('ord_paid', 'acct', 'key-1', 'f', 'cart-1', 'confirmed', 'confirmed', 2000, 2000, 'EUR', 2, "
         f"'{{}}', {NOW}, {NOW}), "
         f"('ord_declined', 'acct', 'key-2', 'f', 'cart-2', 'failed', 'failed', 1000, 1000, 'EUR', 1, "
+        f"'{{}}', {NOW}, {NOW}), "
+        f"('ord_cancelled', 'acct', 'key-3', 'f', 'cart-3', 'failed', 'failed', 500, 500, 'EUR', 1, "
         f"'{{}}', {NOW}, {NOW})",
         "INSERT INTO orders.order_lines (order_id, position, sku_id, product_id, name, quantity, "
         "unit_price, line_total) VALUES ('ord_paid', 0, 'sku-a', 'prod-a', 'A', 2, 1000, 2000), "
-        "('ord_declined', 0, 'sku-b', 'prod-b', 'B', 1, 1000, 1000)",
+        "('ord_declined', 0, 'sku-b', 'prod-b', 'B', 1, 1000, 1000), "
+        "('ord_cancelled', 0, 'sku-c', 'prod-c', 'C', 1, 500, 500)",
     ],
 }
 
@@ -69,6 +78,16 @@ FAULTS: dict[str, tuple[dict[str, list[str]], str, str]] = {
         },
         SOLD,
         "order ord_paid is confirmed but has a reservation that is released",
+    ),
+    "a confirmed order's sale was returned (its units on sale again)": (
+        {
+            "inventory": [
+                "UPDATE inventory.reservations SET status = 'returned' WHERE id = 'ord_paid'",
+                "UPDATE inventory.stock SET available = 10, sold = 0 WHERE sku_id = 'sku-a'",
+            ]
+        },
+        SOLD,
+        "order ord_paid is confirmed but has a reservation that is returned",
     ),
     "a reservation sold more than its order bought": (
         {
