@@ -168,6 +168,19 @@ def payment_declined(order_id: str, reason: str | None) -> Problem:
     )
 
 
+def payment_cancelled(order_id: str) -> Problem:
+    """The capture was refused after the sale: the authorisation was cancelled (by the provider, or
+    voided behind the saga's back), so no money was taken and the units are back on sale."""
+    return Problem(
+        "The payment was cancelled before the money was taken; nothing was charged. "
+        "Pay again with a new Idempotency-Key.",
+        status=402,
+        slug="payment-cancelled",
+        title="Payment cancelled",
+        order_id=order_id,
+    )
+
+
 def checkout_abandoned(order_id: str) -> Conflict:
     return Conflict(
         "The checkout did not finish and was rolled back; nothing was charged. "

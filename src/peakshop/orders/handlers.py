@@ -57,6 +57,7 @@ from peakshop.orders.domain import (
     key_reused,
     new_order_id,
     order_not_found,
+    payment_cancelled,
     payment_pending,
     priced_lines,
     replayed_problem,
@@ -288,11 +289,12 @@ class OrdersHandlers:
                 raise checkout_interrupted(attempt.id, retry_after, "payments") from problem
             # Not capturable (voided or refunded behind our back): no money, so no order, and the
             # units just sold go back on sale before the order fails (a crash in between leaves the
-            # order unfinished, for the reconciler to fail the same way).
+            # order unfinished, and the reconciler returns them and fails it).
             log.error("payment_not_capturable", order_id=attempt.id, problem=problem.slug)
             await self._return_sold(attempt.id)
-            await self.fail(attempt.id, problem)
-            raise
+            cancelled = payment_cancelled(attempt.id)
+            await self.fail(attempt.id, cancelled)
+            raise cancelled from problem
         confirmed_at = self._now()
         if not await self._confirm(attempt, lines, confirmed_at):
             current = await self._current(attempt.id)

@@ -20,7 +20,7 @@ PROBLEM_BASE = "https://peakshop.dev/problems/"
 # The shop's correct answers to a buyer it cannot serve: not errors, but counted as outcomes.
 BUSINESS_PROBLEMS = {
     409: {"sold-out", "purchase-limit"},
-    402: {"payment-declined"},
+    402: {"payment-declined", "payment-cancelled"},
 }
 
 

@@ -219,7 +219,7 @@ async def test_a_provider_that_cancels_between_the_sale_and_the_capture_gets_the
     shop.orders.handlers.inventory.commit = commit_then_the_provider_cancels  # type: ignore[method-assign]
     with pytest.raises(Problem) as raised:
         await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
-    assert (raised.value.status, raised.value.slug) == (409, "payment-provider-conflict")
+    assert (raised.value.status, raised.value.slug) == (402, "payment-cancelled")
     order_id, step = await only_order(shop)
     assert step == "failed"
     assert (await shop.stock.reservation(order_id)).status == "returned"
@@ -227,6 +227,9 @@ async def test_a_provider_that_cancels_between_the_sale_and_the_capture_gets_the
     assert (red.available, red.reserved, red.sold) == (10, 0, 0)
     assert await shop.charges("captured") == 0
     assert await shop.orders.reconcile(0) == []
+    with pytest.raises(Problem) as repeated:  # the same click again gets the same answer
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    assert repeated.value.slug == "payment-cancelled"
 
 
 async def test_the_reconciler_returns_the_units_of_a_sale_whose_authorisation_the_provider_cancelled(
