@@ -243,7 +243,7 @@ def audit(
 ) -> None:
     """Check the invariants of a checkout against the live databases; exit 1 on any violation.
 
-    No unit sold twice or lost (each confirmed order's units sold, and no other order's), every confirmed order paid once, no charge without an order, one order per idempotency key and per cart, no reservation left holding stock.
+    No unit sold twice or lost (each confirmed order's units sold, and no other order's), every confirmed order paid once, no charge without an order, one order per idempotency key and per cart, no reservation left holding stock, no per-customer limit passed.
     """
     import msgspec
     from rich.table import Table

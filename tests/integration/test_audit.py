@@ -23,17 +23,19 @@ LONG_AGO = NOW - STUCK_GRACE_SECONDS - 60
 
 # ord_paid bought 2 x sku-a for 2,000 and paid; ord_declined wanted 1 x sku-b and was declined;
 # ord_cancelled bought 1 x sku-c, whose authorisation the provider cancelled after the sale, so the
-# unit went back on sale (a returned reservation) and the order failed.
+# unit went back on sale (a returned reservation) and the order failed. sku-a was sold at most 5 per
+# customer; the admin has lowered that to 1 since, which does not make the earlier sale a breach.
 BALANCED_BOOKS = {
     "inventory": [
-        "INSERT INTO inventory.stock (sku_id, initial, available, reserved, sold) VALUES "
-        "('sku-a', 10, 8, 0, 2), ('sku-b', 5, 5, 0, 0), ('sku-c', 3, 3, 0, 0)",
+        "INSERT INTO inventory.stock (sku_id, initial, available, reserved, sold, per_customer_limit) "
+        "VALUES ('sku-a', 10, 8, 0, 2, 1), ('sku-b', 5, 5, 0, 0, NULL), ('sku-c', 3, 3, 0, 0, NULL)",
         "INSERT INTO inventory.reservations (id, customer_id, status, expires_at, created_at, updated_at) "
         f"VALUES ('ord_paid', 'acct', 'committed', {NOW + 600}, {NOW}, {NOW}), "
         f"('ord_declined', 'acct', 'released', {NOW + 600}, {NOW}, {NOW}), "
         f"('ord_cancelled', 'acct', 'returned', {NOW + 600}, {NOW}, {NOW})",
-        "INSERT INTO inventory.reservation_lines (reservation_id, sku_id, quantity) VALUES "
-        "('ord_paid', 'sku-a', 2), ('ord_declined', 'sku-b', 1), ('ord_cancelled', 'sku-c', 1)",
+        "INSERT INTO inventory.reservation_lines (reservation_id, sku_id, quantity, per_customer_limit) "
+        "VALUES ('ord_paid', 'sku-a', 2, 5), ('ord_declined', 'sku-b', 1, NULL), "
+        "('ord_cancelled', 'sku-c', 1, NULL)",
     ],
     "payments": [
         "INSERT INTO payments.payments (id, order_id, amount, currency, status, created_at, updated_at) "
@@ -66,6 +68,7 @@ STOCK = "stock balances: initial = available + reserved + sold, none negative"
 STUCK = "no reservation outlives its expiry or its failed order"
 PROVIDER = "no charge held at the provider lacks a confirmed order"
 CAPTURED = "no captured payment lacks a confirmed order"
+LIMITS = "no customer holds more of a SKU than its per-customer limit allowed"
 
 # name: (statements by service, the check that must fail, words its violation must say)
 FAULTS: dict[str, tuple[dict[str, list[str]], str, str]] = {
@@ -155,6 +158,15 @@ FAULTS: dict[str, tuple[dict[str, list[str]], str, str]] = {
         {"inventory": ["UPDATE inventory.stock SET available = 7, sold = 3 WHERE sku_id = 'sku-a'"]},
         STOCK,
         "sku-a: sold 3 != committed reservation lines 2",
+    ),
+    "a customer holds more than the limit their reservation was checked against": (
+        {
+            "inventory": [
+                "UPDATE inventory.reservation_lines SET per_customer_limit = 1 WHERE reservation_id = 'ord_paid'"
+            ]
+        },
+        LIMITS,
+        "customer acct holds 2 x sku-a, above the per-customer limit of 1",
     ),
     "a failed order still holds its stock": (
         {

@@ -105,6 +105,22 @@ class SoldReservation:
 
 
 @dataclass(frozen=True)
+class LimitBreach:
+    """A customer holding more units of a SKU than the per-customer limits they were checked against."""
+
+    customer_id: str
+    sku_id: str
+    held: int
+    limit: int
+
+    def violation(self) -> str:
+        return (
+            f"customer {self.customer_id} holds {self.held} x {self.sku_id}, above the per-customer "
+            f"limit of {self.limit} their reservations were checked against"
+        )
+
+
+@dataclass(frozen=True)
 class SkuTally:
     """One SKU's counts next to what its reservation lines add up to: what the audit compares."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from peakshop.contracts.inventory import Reservation, ReservationLine, SetStock, StockLevel
-from peakshop.inventory.domain import SCHEMA, SkuTally, SoldReservation
+from peakshop.inventory.domain import SCHEMA, LimitBreach, SkuTally, SoldReservation
 from peakshop.platform.db import Database, Dialect, Executor, Row
 
 _STOCK_COLUMNS = "sku_id, initial, available, reserved, sold, per_customer_limit"
@@ -80,8 +80,8 @@ class _Sql:
                 "reserved = s.reserved + w.quantity "
                 "FROM wanted w WHERE s.sku_id = w.sku_id AND s.available >= w.quantity "
                 "RETURNING s.sku_id, s.per_customer_limit, w.quantity), "
-                f"held AS (INSERT INTO {s}.reservation_lines (reservation_id, sku_id, quantity) "
-                "SELECT $3, t.sku_id, t.quantity FROM taken t) "
+                f"held AS (INSERT INTO {s}.reservation_lines (reservation_id, sku_id, quantity, "
+                "per_customer_limit) SELECT $3, t.sku_id, t.quantity, t.per_customer_limit FROM taken t) "
                 "SELECT sku_id, per_customer_limit FROM taken"
             )
         else:
@@ -92,9 +92,12 @@ class _Sql:
                 # SQLite's RETURNING names the target table's columns bare, never through its alias.
                 "RETURNING sku_id, per_customer_limit"
             )
+        # Each line keeps the limit in force as it was taken, read from the stock row the same
+        # transaction has just changed (and so holds).
         self.insert_lines = (
-            f"INSERT INTO {s}.reservation_lines (reservation_id, sku_id, quantity) "
-            f"SELECT $1, v.sku_id, v.quantity FROM {lines('$2', '$3')}"
+            f"INSERT INTO {s}.reservation_lines (reservation_id, sku_id, quantity, per_customer_limit) "
+            f"SELECT $1, v.sku_id, v.quantity, s.per_customer_limit FROM {lines('$2', '$3')} "
+            f"JOIN {s}.stock s ON s.sku_id = v.sku_id"
         )
         self.known_skus = f"SELECT sku_id FROM {s}.stock WHERE {among('sku_id', '$1')}"
         self.held_by_customer = (
@@ -362,6 +365,25 @@ class InventoryRepository:
             if row[2] is not None:
                 sold[-1].units[row[2]] = int(row[3])
         return sold
+
+    async def over_limit_holders(self) -> list[LimitBreach]:
+        """Customers who hold more units of a SKU than any limit their holding was checked against.
+
+        Only `_take`'s check admits units past a limit, under the SKU's row lock, so the last of a
+        customer's reservations to be checked saw every other unit they still hold: what they hold
+        now is at most the limit that check used, and so at most the largest limit on their held
+        lines. Above that, a check was skipped or wrong. A held line with no limit (none was in
+        force, or it predates the record) gives no bound, so the SKU is left out for that customer.
+        """
+        rows = await self._db.fetch(
+            "SELECT r.customer_id, l.sku_id, sum(l.quantity), max(l.per_customer_limit) "
+            f"FROM {SCHEMA}.reservation_lines l JOIN {SCHEMA}.reservations r ON r.id = l.reservation_id "
+            "WHERE r.customer_id IS NOT NULL AND r.status IN ('active', 'committed') "
+            "GROUP BY r.customer_id, l.sku_id "
+            "HAVING count(l.per_customer_limit) = count(*) AND sum(l.quantity) > max(l.per_customer_limit) "
+            "ORDER BY r.customer_id, l.sku_id"
+        )
+        return [LimitBreach(row[0], row[1], int(row[2]), int(row[3])) for row in rows]
 
     async def orphan_lines(self) -> list[str]:
         """Reservation lines whose SKU has no stock row (SQLite does not enforce the foreign key)."""

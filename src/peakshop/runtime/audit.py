@@ -69,6 +69,8 @@ async def run_audit(settings: PlatformSettings, *, now: float | None = None) -> 
                          lambda: _sold_units(orders, inventory_db, moment)),
             await _check("no reservation outlives its expiry or its failed order",
                          lambda: _stuck_reservations(orders, inventory_db, moment)),
+            await _check("no customer holds more of a SKU than its per-customer limit allowed",
+                         lambda: _limits_kept(inventory_db)),
         ]  # fmt: skip
     finally:
         for db in opened:
@@ -186,6 +188,10 @@ async def _sold_units(orders: OrdersAudit, inventory_db: database.Database, now:
 
 def _units(units: dict[str, int]) -> str:
     return ", ".join(f"{quantity} x {sku_id}" for sku_id, quantity in sorted(units.items())) or "nothing"
+
+
+async def _limits_kept(inventory_db: database.Database) -> list[str]:
+    return [breach.violation() for breach in await InventoryRepository(inventory_db).over_limit_holders()]
 
 
 async def _stuck_reservations(orders: OrdersAudit, inventory_db: database.Database, now: float) -> list[str]:

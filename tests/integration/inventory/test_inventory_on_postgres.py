@@ -11,10 +11,16 @@ import pytest
 
 from peakshop.contracts.inventory import Reservation, ReservationLine, ReserveStock, SetStock
 from peakshop.inventory.handlers import InventoryHandlers
+from peakshop.inventory.repository import InventoryRepository
 from peakshop.inventory.settings import InventorySettings
 from peakshop.platform.db import PostgresDatabase
 from peakshop.platform.problems import Problem
-from tests.unit.inventory.inventory_scenarios import CountingDatabase, FakeClock, rush
+from tests.unit.inventory.inventory_scenarios import (
+    CountingDatabase,
+    FakeClock,
+    limits_judged_by_the_limit_in_force,
+    rush,
+)
 
 pytestmark = pytest.mark.services
 
@@ -57,7 +63,9 @@ async def test_crossing_orders_never_deadlock(handlers: InventoryHandlers) -> No
     assert await handlers.audit() == []
 
 
-async def test_a_customer_racing_themself_gets_no_more_than_the_limit(handlers: InventoryHandlers) -> None:
+async def test_a_customer_racing_themself_gets_no_more_than_the_limit(
+    handlers: InventoryHandlers, inventory_db: PostgresDatabase
+) -> None:
     await handlers.set_stock(SetStock("plum", 100, per_customer_limit=3))
     outcomes = await asyncio.gather(
         *(handlers.reserve(ReserveStock(f"r{i}", "ann", [L("plum", 1)])) for i in range(20)),
@@ -66,6 +74,13 @@ async def test_a_customer_racing_themself_gets_no_more_than_the_limit(handlers: 
     assert sum(isinstance(o, Reservation) for o in outcomes) == 3
     assert {o.slug for o in outcomes if isinstance(o, Problem)} == {"purchase-limit"}
     assert await levels(handlers, "plum") == {"plum": (100, 97, 3, 0)}
+    assert await InventoryRepository(inventory_db).over_limit_holders() == []
+
+
+async def test_the_audit_judges_a_customer_by_the_limits_they_were_checked_against(
+    handlers: InventoryHandlers, inventory_db: PostgresDatabase
+) -> None:
+    await limits_judged_by_the_limit_in_force(handlers, inventory_db)
 
 
 async def test_the_same_reservation_sent_many_times_at_once_reserves_once(

@@ -13,12 +13,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from peakshop.contracts.inventory import Reservation, ReservationLine, ReserveStock, SetStock
-from peakshop.inventory.domain import SCHEMA
+from peakshop.inventory.domain import SCHEMA, LimitBreach
 from peakshop.inventory.handlers import InventoryHandlers
+from peakshop.inventory.repository import InventoryRepository
 from peakshop.inventory.settings import InventorySettings
 from peakshop.platform.db import Database, Executor, Row
 from peakshop.platform.problems import Problem
@@ -147,6 +149,39 @@ async def rush(handlers: InventoryHandlers, *, buyers: int, units: int, sku_id: 
 SKUS = ("sku-a", "sku-b", "sku-c")
 LIMITED = "sku-c"
 LIMIT = 3
+
+
+async def limits_judged_by_the_limit_in_force(handlers: InventoryHandlers, db: Database) -> None:
+    """The audit's limit check: a sale under a limit stays clean after the limit is lowered, and a
+    unit held past every limit it was checked against is a breach."""
+    audit = InventoryRepository(db).over_limit_holders
+    await handlers.set_stock(SetStock("plum", 10, per_customer_limit=2))
+    await handlers.reserve(ReserveStock("r1", "ann", [ReservationLine("plum", 2)]))
+    await handlers.commit("r1")
+    assert await audit() == []
+    await handlers.set_stock(SetStock("plum", 10, per_customer_limit=1))  # lowered after the sale
+    assert await audit() == []
+    with pytest.raises(Problem) as refused:
+        await handlers.reserve(ReserveStock("r2", "ann", [ReservationLine("plum", 1)]))
+    assert refused.value.slug == "purchase-limit"
+    # One more unit held as a skipped or wrong check would leave it, written straight in.
+    async with db.transaction() as tx:
+        await tx.execute(
+            f"INSERT INTO {SCHEMA}.reservations (id, customer_id, status, expires_at, created_at, "
+            "updated_at) VALUES ('r3', 'ann', 'active', $1, $1, $1)",
+            4e9,
+        )
+        await tx.execute(
+            f"INSERT INTO {SCHEMA}.reservation_lines (reservation_id, sku_id, quantity, per_customer_limit) "
+            "VALUES ('r3', 'plum', 1, 1)"
+        )
+        await tx.execute(
+            f"UPDATE {SCHEMA}.stock SET available = available - 1, reserved = reserved + 1 WHERE sku_id = 'plum'"
+        )
+    assert await handlers.audit() == []  # the books balance: only the limit check can see it
+    assert await audit() == [LimitBreach("ann", "plum", 3, 2)]
+
+
 IDS = tuple(f"res-{i}" for i in range(8))
 CUSTOMERS = (None, "ann", "bob")
 TTL = 60
@@ -354,6 +389,13 @@ class InventoryMachine(RuleBasedStateMachine):
             counts[AVAILABLE] += quantity - counts[0]
             counts[0] = quantity
 
+    @rule(limit=st.sampled_from((None, 1, 2, 5)))
+    def change_limit(self, limit: int | None) -> None:
+        """An admin changes the flash-sale SKU's per-customer limit, before or after sales."""
+        initial = self.model.stock[LIMITED][0]
+        self.run(self.handlers.set_stock(SetStock(LIMITED, initial, limit)))
+        self.model.limits[LIMITED] = limit
+
     @rule()
     def restart(self) -> None:
         """Close the database and open it again, as a crash and restart of the process would."""
@@ -366,6 +408,12 @@ class InventoryMachine(RuleBasedStateMachine):
     @invariant()
     def books_balance(self) -> None:
         assert self.run(self.handlers.audit()) == []
+
+    @invariant()
+    def no_customer_holds_more_than_a_limit_allowed(self) -> None:
+        """The audit's limit check, which judges holdings by the limits they were checked against,
+        holds however the limit moved."""
+        assert self.run(InventoryRepository(self.db).over_limit_holders()) == []
 
     @invariant()
     def levels_match_the_model(self) -> None:

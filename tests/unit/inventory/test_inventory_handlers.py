@@ -24,7 +24,12 @@ from peakshop.inventory.settings import InventorySettings
 from peakshop.platform.db import SqliteDatabase
 from peakshop.platform.metrics import Metrics
 from peakshop.platform.problems import Problem
-from tests.unit.inventory.inventory_scenarios import CountingDatabase, FakeClock, rush
+from tests.unit.inventory.inventory_scenarios import (
+    CountingDatabase,
+    FakeClock,
+    limits_judged_by_the_limit_in_force,
+    rush,
+)
 
 L = ReservationLine
 
@@ -132,6 +137,12 @@ async def test_a_customer_cannot_hold_more_than_the_per_customer_limit(stocked: 
     await stocked.release("r2")
     await stocked.reserve(order("r5", ("plum", 1)))
     assert await levels(stocked, "plum") == {"plum": (5, 1, 3, 1)}
+
+
+async def test_the_audit_judges_a_customer_by_the_limits_they_were_checked_against(
+    handlers: InventoryHandlers, inventory_db: SqliteDatabase
+) -> None:
+    await limits_judged_by_the_limit_in_force(handlers, inventory_db)
 
 
 async def test_commit_moves_reserved_to_sold_once(stocked: InventoryHandlers) -> None:
