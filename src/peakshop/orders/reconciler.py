@@ -18,7 +18,7 @@ import structlog
 
 from peakshop.contracts.orders import ReconciledOrder, ReconcileOutcome
 from peakshop.contracts.payments import AbandonPayment, Payment
-from peakshop.orders.domain import Attempt, checkout_abandoned, payment_declined
+from peakshop.orders.domain import Attempt, checkout_abandoned, payment_cancelled, payment_declined
 from peakshop.orders.handlers import OrdersHandlers, unknown_outcome
 from peakshop.platform.problems import Problem
 
@@ -75,6 +75,10 @@ class Reconciler:
                 return "confirmed"
             if payment.status == "declined":
                 failure = payment_declined(attempt.id, payment.decline_reason)
+            elif payment.status == "voided" and payment.gateway_reference is not None:
+                # Authorised at the provider, then cancelled before the capture (by the provider, or
+                # by hand): the buyer is told what the request itself would have said.
+                failure = payment_cancelled(attempt.id)
             else:
                 failure = checkout_abandoned(attempt.id)
             # Not rolled back: the request that was thought lost paid after all and is finishing.

@@ -250,6 +250,9 @@ async def test_the_reconciler_returns_the_units_of_a_sale_whose_authorisation_th
     red = await shop.level("sku-red")
     assert (red.available, red.reserved, red.sold) == (10, 0, 0)
     assert await shop.charges("captured") == 0
+    with pytest.raises(Problem) as repeated:  # the buyer's retry learns what became of the payment
+        await shop.orders.handlers.place_order("acct-1", "key-1", order_request())
+    assert (repeated.value.status, repeated.value.slug) == (402, "payment-cancelled")
 
 
 async def test_a_crash_before_reserving_leaves_an_attempt_the_reconciler_fails(make_shop: MakeShop) -> None:
