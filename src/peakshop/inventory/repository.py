@@ -40,6 +40,9 @@ class ReservedSku:
     per_customer_limit: int | None
 
 
+# A customer's units of a SKU are those of their active and committed reservations: what a
+# per-customer limit counts when a reservation is checked, and what the audit holds against it.
+HELD = "r.status IN ('active', 'committed')"
 # The moves of units between a SKU's counts that a reservation's status change makes.
 MOVES = (("reserved", "available"), ("reserved", "sold"), ("sold", "available"))
 
@@ -103,7 +106,7 @@ class _Sql:
         self.held_by_customer = (
             f"SELECT l.sku_id, sum(l.quantity) AS quantity FROM {s}.reservation_lines l "
             f"JOIN {s}.reservations r ON r.id = l.reservation_id "
-            "WHERE r.customer_id = $1 AND r.status IN ('active', 'committed') AND r.id <> $2 "
+            f"WHERE r.customer_id = $1 AND {HELD} AND r.id <> $2 "
             f"AND {among('l.sku_id', '$3')} GROUP BY l.sku_id"
         )
         # Moves the units of the given reservations between counts: out of `reserved` into
@@ -369,16 +372,16 @@ class InventoryRepository:
     async def over_limit_holders(self) -> list[LimitBreach]:
         """Customers who hold more units of a SKU than any limit their holding was checked against.
 
-        Only `_take`'s check admits units past a limit, under the SKU's row lock, so the last of a
-        customer's reservations to be checked saw every other unit they still hold: what they hold
-        now is at most the limit that check used, and so at most the largest limit on their held
-        lines. Above that, a check was skipped or wrong. A held line with no limit (none was in
+        A reservation of a limited SKU passes `_take`'s check under the SKU's row lock, so the last
+        of a customer's reservations to be checked saw every other unit they still hold: what they
+        hold now is at most the limit that check used, and so at most the largest limit on their
+        held lines. Above that, a check was skipped or wrong. A held line with no limit (none was in
         force, or it predates the record) gives no bound, so the SKU is left out for that customer.
         """
         rows = await self._db.fetch(
             "SELECT r.customer_id, l.sku_id, sum(l.quantity), max(l.per_customer_limit) "
             f"FROM {SCHEMA}.reservation_lines l JOIN {SCHEMA}.reservations r ON r.id = l.reservation_id "
-            "WHERE r.customer_id IS NOT NULL AND r.status IN ('active', 'committed') "
+            f"WHERE r.customer_id IS NOT NULL AND {HELD} "
             "GROUP BY r.customer_id, l.sku_id "
             "HAVING count(l.per_customer_limit) = count(*) AND sum(l.quantity) > max(l.per_customer_limit) "
             "ORDER BY r.customer_id, l.sku_id"

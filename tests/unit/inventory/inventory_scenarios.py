@@ -144,13 +144,6 @@ async def rush(handlers: InventoryHandlers, *, buyers: int, units: int, sku_id: 
     return RushResult(reserved, sold_out, other)
 
 
-# --- the model-based state machine ---------------------------------------------------------------------
-
-SKUS = ("sku-a", "sku-b", "sku-c")
-LIMITED = "sku-c"
-LIMIT = 3
-
-
 async def limits_judged_by_the_limit_in_force(handlers: InventoryHandlers, db: Database) -> None:
     """The audit's limit check: a sale under a limit stays clean after the limit is lowered, and a
     unit held past every limit it was checked against is a breach."""
@@ -182,6 +175,11 @@ async def limits_judged_by_the_limit_in_force(handlers: InventoryHandlers, db: D
     assert await audit() == [LimitBreach("ann", "plum", 3, 2)]
 
 
+# --- the model-based state machine ---------------------------------------------------------------------
+
+SKUS = ("sku-a", "sku-b", "sku-c")
+LIMITED = "sku-c"
+LIMIT = 3
 IDS = tuple(f"res-{i}" for i in range(8))
 CUSTOMERS = (None, "ann", "bob")
 TTL = 60

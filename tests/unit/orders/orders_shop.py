@@ -28,6 +28,7 @@ from peakshop.payments.service import PaymentsService
 from peakshop.payments.settings import PaymentsSettings
 from peakshop.platform.bus import InProcessBus
 from peakshop.platform.cache import MemoryCache
+from peakshop.platform.db import Database
 from peakshop.platform.messages import Envelope
 from peakshop.platform.metrics import Metrics
 from peakshop.platform.migrations import upgrade
@@ -118,9 +119,11 @@ class Shop:
     def count(self, metric: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(metric, labels) or 0.0
 
+    def database(self, service: str) -> Database:
+        return next(db for db in self.infra.databases if db.schema == service)
+
     async def scalar(self, service: str, sql: str, *args: Any) -> Any:
-        db = next(db for db in self.infra.databases if db.schema == service)
-        row = await db.fetchrow(sql, *args)
+        row = await self.database(service).fetchrow(sql, *args)
         return None if row is None else row[0]
 
     async def charges(self, status: str | None = None) -> int:
@@ -132,7 +135,7 @@ class Shop:
     async def events(self, topic: str) -> list[bytes]:
         """Payloads of every `topic` event orders wrote: those its relay has published (and deleted
         from the outbox) and those still waiting in the outbox."""
-        db = next(db for db in self.infra.databases if db.schema == "orders")
+        db = self.database("orders")
         # The outbox first: a row the relay deletes after this read was published before its delete.
         rows = await db.fetch("SELECT id, payload FROM orders.outbox WHERE topic = $1", topic)
         bus = cast(RecordingBus, self.infra.bus)
@@ -150,10 +153,9 @@ class Shop:
         return found
 
     async def provider_cancels(self, order_id: str) -> None:
-        """The provider voids the order's authorisation on its own, telling nobody yet (its webhook
-        comes later): what a fraud check or an expired authorisation does at a real provider."""
-        db = next(db for db in self.infra.databases if db.schema == "payments")
-        async with db.one_statement() as tx:
+        """The provider voids the order's authorisation on its own, as a fraud check or an expired
+        authorisation does at a real provider; payments learns of it when it next asks the provider."""
+        async with self.database("payments").one_statement() as tx:
             cancelled = await tx.execute(
                 "UPDATE payments.sandbox_charges SET status = 'voided' "
                 "WHERE idempotency_key = $1 AND status = 'authorized'",

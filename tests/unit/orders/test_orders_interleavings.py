@@ -222,9 +222,8 @@ async def _explore(data: st.DataObject, shop: Shop, gates: Gates, actors: list[a
 
 async def _authorised_charges(shop: Shop) -> list[str]:
     """The orders whose money the provider holds authorised, not yet captured or voided."""
-    db = next(db for db in shop.infra.databases if db.schema == "payments")
     sql = "SELECT idempotency_key FROM payments.sandbox_charges WHERE status = 'authorized' ORDER BY 1"
-    return [row[0] for row in await db.fetch(sql)]
+    return [row[0] for row in await shop.database("payments").fetch(sql)]
 
 
 async def _finish_everything(shop: Shop, clock: FakeClock) -> None:
