@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Router, get, post
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter
 
 from peakshop.contracts.payments import AbandonPayment, AuditRow, Authorize, Payment, WebhookReceipt
 from peakshop.payments.handlers import PaymentsHandlers
@@ -45,13 +45,6 @@ def create_router(handlers: PaymentsHandlers) -> Router:
     async def resolve(order_id: OrderIdPath) -> Payment:
         return await handlers.resolve(order_id)
 
-    @get("/unsettled")
-    async def unsettled(
-        older_than: Annotated[float, QueryParameter(ge=0)] = 0.0,
-        limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 500,
-    ) -> list[Payment]:
-        return await handlers.list_unsettled(older_than, limit)
-
     @get("/audit")
     async def audit() -> list[AuditRow]:
         return await handlers.audit_rows()
@@ -72,7 +65,6 @@ def create_router(handlers: PaymentsHandlers) -> Router:
             void,
             refund,
             resolve,
-            unsettled,
             audit,
             webhook,
         ],

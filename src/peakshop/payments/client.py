@@ -24,7 +24,6 @@ class PaymentsClient(Protocol):
     async def void(self, order_id: str) -> Payment: ...
     async def refund(self, order_id: str) -> Payment: ...
     async def resolve(self, order_id: str) -> Payment: ...
-    async def list_unsettled(self, older_than: float, limit: int = 500) -> list[Payment]: ...
     async def audit_rows(self) -> list[AuditRow]: ...
     async def receive_webhook(self, body: bytes, signature: str | None) -> WebhookReceipt:
         """Pass on a provider's delivery exactly as received (the signature covers these bytes)."""
@@ -63,9 +62,6 @@ class LocalPaymentsClient:
 
     async def resolve(self, order_id: str) -> Payment:
         return await self._handlers.resolve(order_id)
-
-    async def list_unsettled(self, older_than: float, limit: int = 500) -> list[Payment]:
-        return await self._handlers.list_unsettled(older_than, limit)
 
     async def audit_rows(self) -> list[AuditRow]:
         return await self._handlers.audit_rows()
@@ -116,12 +112,6 @@ class HttpPaymentsClient:
 
     async def resolve(self, order_id: str) -> Payment:
         return await self._payment("POST", _order_path(order_id, "/resolve"))
-
-    async def list_unsettled(self, older_than: float, limit: int = 500) -> list[Payment]:
-        found: list[Payment] = await self._http.call(
-            "GET", PREFIX + "/unsettled", list[Payment], params={"older_than": older_than, "limit": limit}
-        )
-        return found
 
     async def audit_rows(self) -> list[AuditRow]:
         rows: list[AuditRow] = await self._http.call("GET", PREFIX + "/audit", list[AuditRow])

@@ -23,8 +23,6 @@ TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 SETTLED_WITHOUT_MONEY: frozenset[PaymentStatus] = frozenset({"voided", "declined", "failed"})
 # The reason of a payment settled as none before it was asked for (`PaymentsHandlers.abandon`).
 ABANDONED = "checkout_abandoned"
-# A reconciler must look at these: the outcome is unknown, or money is held but not taken.
-UNSETTLED: tuple[PaymentStatus, ...] = ("pending", "authorized")
 
 
 # What our own follow-up calls require and leave (stricter than TRANSITIONS, which also admits what

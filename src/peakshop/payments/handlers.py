@@ -260,11 +260,6 @@ class PaymentsHandlers:
             raise payment_not_found(order_id)
         return payment
 
-    async def list_unsettled(self, older_than: float, limit: int = 500) -> list[Payment]:
-        """Payments pending or authorised, untouched for `older_than` seconds: the reconciler's work."""
-        _, repository, _ = self._store
-        return await repository.unsettled(self._now() - older_than, limit)
-
     async def audit_rows(self) -> list[AuditRow]:
         _, repository, _ = self._store
         return await repository.audit_rows()

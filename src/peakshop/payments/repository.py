@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from peakshop.contracts.payments import AuditRow, Payment, PaymentStatus
-from peakshop.payments.domain import SCHEMA, UNSETTLED, sources_of
+from peakshop.payments.domain import SCHEMA, sources_of
 from peakshop.platform.db import Database, Executor, Row
 from peakshop.platform.messages import Envelope
 from peakshop.platform.outbox import update_announcing
@@ -85,17 +85,6 @@ class PaymentsRepository:
         else:
             row = await tx.fetchrow(f"{update} RETURNING {_COLUMNS}", *args)
         return None if row is None else _payment(row)
-
-    async def unsettled(self, updated_before: float, limit: int) -> list[Payment]:
-        rows = await self._db.fetch(
-            f"SELECT {_COLUMNS} FROM {SCHEMA}.payments "
-            f"WHERE status IN ({_placeholders(3, len(UNSETTLED))}) AND updated_at < $1 "
-            "ORDER BY updated_at, order_id LIMIT $2",
-            updated_before,
-            limit,
-            *UNSETTLED,
-        )
-        return [_payment(row) for row in rows]
 
     async def audit_rows(self) -> list[AuditRow]:
         rows = await self._db.fetch(
