@@ -116,6 +116,10 @@ def up(
     """Run the whole shop: one process on SQLite (local) or one process per service (split).
 
     The catalog is migrated and, on first start, seeded. Ctrl-C stops everything cleanly.
+
+    With several processes, one that dies after the shop is up is started again while the rest serve.
+
+    (The pause before a restart doubles from 0.5 s to 30 s with quick deaths; a failed start stops all.)
     """
     try:
         settings = _settings(topology, data_dir)

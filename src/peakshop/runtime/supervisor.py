@@ -1,4 +1,10 @@
-"""Run every process of a topology as a child of this one, with their logs prefixed, until Ctrl-C."""
+"""Run every process of a topology as a child of this one, with their logs prefixed, until Ctrl-C.
+
+Once the shop is up, a process that dies (a crash, the kernel's OOM killer, a stray `kill -9`) is
+started again, after a pause that doubles with each quick death, the way Kubernetes restarts a pod's
+container: the other processes keep serving meanwhile. A process that dies before the shop was ever
+up is a failed start (a wrong setting, a port in use), and stops everything with status 1.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import contextlib
 import os
 import signal
 import sys
+from dataclasses import dataclass, field
 
 import aiohttp
 from rich.console import Console
@@ -19,6 +26,37 @@ UP_MESSAGE = "peakshop is up"
 _COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
 
 
+@dataclass
+class RestartBackoff:
+    """How long to wait before starting a dead process again.
+
+    The first restart waits `first` seconds and each quick death after it twice as long as the last,
+    up to `cap`; a process that stayed up for `settle` seconds before it died starts from `first`
+    again. Nothing is ever given up: a process that cannot stay up is retried every `cap` seconds,
+    and says why in its log, while the rest of the shop goes on serving.
+    """
+
+    first: float = 0.5
+    cap: float = 30.0
+    settle: float = 60.0
+    _next: float = field(default=0.0, init=False)
+
+    def delay(self, uptime: float) -> float:
+        """The pause before the next start of a process that died after `uptime` seconds."""
+        if self._next == 0.0 or uptime >= self.settle:
+            self._next = self.first
+        delay, self._next = self._next, min(self.cap, self._next * 2)
+        return delay
+
+
+def _ended(returncode: int | None) -> str:
+    """How a child ended, as an operator reads it: `killed by SIGKILL` rather than status -9."""
+    if returncode is not None and returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with status {returncode}"
+
+
 class Supervisor:
     def __init__(self, topology_ref: str, topology: Topology, *, host: str, storefront_port: int) -> None:
         self.topology_ref = topology_ref
@@ -27,6 +65,8 @@ class Supervisor:
         self.storefront_port = storefront_port
         self.console = Console(stderr=True, highlight=False)
         self.children: dict[str, asyncio.subprocess.Process] = {}
+        self._colours: dict[str, str] = {}
+        self._pumps: list[asyncio.Task[None]] = []
 
     def _command(self, process: str) -> list[str]:
         spec = self.topology.processes[process]
@@ -37,73 +77,131 @@ class Supervisor:
             "--topology", self.topology_ref, "--process", process, "--host", host, "--port", str(port),
         ]  # fmt: skip
 
-    async def _pump(self, name: str, colour: str, stream: asyncio.StreamReader) -> None:
+    def _ready_url(self, process: str) -> str:
+        spec = self.topology.processes[process]
+        port = self.storefront_port if "storefront" in spec.services else spec.port
+        return f"http://127.0.0.1:{port}/readyz"
+
+    async def _spawn(self, name: str) -> asyncio.subprocess.Process:
+        child = await asyncio.create_subprocess_exec(
+            *self._command(name),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=os.environ.copy(),
+            start_new_session=True,  # Ctrl-C reaches us only; we decide how children stop
+        )
+        self.children[name] = child
+        assert child.stdout is not None
+        self._pumps.append(asyncio.create_task(self._pump(name, child.stdout)))
+        return child
+
+    async def _pump(self, name: str, stream: asyncio.StreamReader) -> None:
+        colour = self._colours[name]
         prefix = f"[{colour}]{name:>10}[/{colour}] │ "
         while line := await stream.readline():
             self.console.print(prefix + line.decode(errors="replace").rstrip(), markup=True, soft_wrap=True)
 
+    async def _until_ready(
+        self,
+        session: aiohttp.ClientSession,
+        name: str,
+        child: asyncio.subprocess.Process,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Return once `child` answers /readyz (or `stop` is set); raise if it exits first."""
+        url = self._ready_url(name)
+        while stop is None or not stop.is_set():
+            if child.returncode is not None:
+                raise RuntimeError(f"{name} exited with status {child.returncode}")
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    if r.status == 200:
+                        return
+            await asyncio.sleep(0.2)
+
     async def _wait_ready(self, within: float = 90.0) -> None:
-        urls = []
-        for name in self.children:
-            spec = self.topology.processes[name]
-            port = self.storefront_port if "storefront" in spec.services else spec.port
-            urls.append((name, f"http://127.0.0.1:{port}/readyz"))
-        deadline = asyncio.get_running_loop().time() + within
+        async def every_one() -> None:
+            async with aiohttp.ClientSession() as session:
+                for name, child in list(self.children.items()):
+                    await self._until_ready(session, name, child)
+
+        try:
+            await asyncio.wait_for(every_one(), within)
+        except TimeoutError:
+            raise RuntimeError(f"not every process was ready after {within:.0f} s") from None
+
+    async def _keep(self, name: str, stop: asyncio.Event) -> None:
+        """Start `name` again each time it dies, until the supervisor stops."""
+        loop = asyncio.get_running_loop()
+        backoff = RestartBackoff()
+        started = loop.time()
+        restarts = 0
         async with aiohttp.ClientSession() as session:
-            for name, url in urls:
-                while True:
-                    if self.children[name].returncode is not None:
-                        raise RuntimeError(f"{name} exited with status {self.children[name].returncode}")
-                    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                        async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
-                            if r.status == 200:
-                                break
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise RuntimeError(f"{name} was not ready after {within:.0f} s")
-                    await asyncio.sleep(0.2)
+            while True:
+                child = self.children[name]
+                exited = asyncio.ensure_future(child.wait())
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait([exited, stopping], return_when=asyncio.FIRST_COMPLETED)
+                for waiter in (exited, stopping):
+                    waiter.cancel()
+                if stop.is_set():
+                    return
+                delay = backoff.delay(loop.time() - started)
+                restarts += 1
+                self.console.print(
+                    f"[bold red]{name} {_ended(child.returncode)}[/]; "
+                    f"starting it again in {delay:.1f} s (restart {restarts})"
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return
+                child = await self._spawn(name)
+                started = loop.time()
+                with contextlib.suppress(RuntimeError):  # died again: the loop above reports it
+                    await self._until_ready(session, name, child, stop)
+                    if not stop.is_set():
+                        self.console.print(f"[bold green]{name} is ready again[/] (restart {restarts})")
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        pumps = []
         # Backends first, the storefront last: it is the one users reach.
         order = sorted(
             self.topology.processes, key=lambda p: "storefront" in self.topology.processes[p].services
         )
         for index, name in enumerate(order):
-            child = await asyncio.create_subprocess_exec(
-                *self._command(name),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=os.environ.copy(),
-                start_new_session=True,  # Ctrl-C reaches us only; we decide how children stop
-            )
-            self.children[name] = child
-            assert child.stdout is not None
-            pumps.append(asyncio.create_task(self._pump(name, _COLOURS[index % len(_COLOURS)], child.stdout)))
+            self._colours[name] = _COLOURS[index % len(_COLOURS)]
+            await self._spawn(name)
         exited = [asyncio.create_task(c.wait()) for c in self.children.values()]
+        ready = asyncio.create_task(self._wait_ready())
+        stopped = asyncio.create_task(stop.wait())
+        keepers: list[asyncio.Task[None]] = []
         status = 0
         try:
-            ready = asyncio.create_task(self._wait_ready())
-            stopped = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([ready, stopped, *exited], return_when=asyncio.FIRST_COMPLETED)
             if ready in done and ready.exception() is None:
                 self.console.print(
                     f"[bold green]{UP_MESSAGE}[/] ({self.topology.name}): "
                     f"http://{self.host}:{self.storefront_port}/api/products"
                 )
-                done, _ = await asyncio.wait([stopped, *exited], return_when=asyncio.FIRST_COMPLETED)
+                keepers = [asyncio.create_task(self._keep(name, stop)) for name in order]
+                await stopped
             elif ready in done:
                 self.console.print(f"[bold red]start failed:[/] {ready.exception()}")
                 status = 1
-            if not stop.is_set() and status == 0:
-                self.console.print("[bold red]a process exited; stopping the others[/]")
+            elif not stop.is_set():
+                self.console.print("[bold red]start failed:[/] a process exited before the shop was up")
                 status = 1
         finally:
+            stop.set()
+            for task in (*exited, ready, stopped):
+                task.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)
             await self._stop_all()
-            for task in pumps:
+            for task in self._pumps:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 5)
         return status
