@@ -6,13 +6,22 @@ import asyncio
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
 from peakshop.runtime.topology import load_topology
-from tests.e2e.buyers import Buyer, a_sku_in_stock, add_to_cart, check_out, client_for, sign_up
+from tests.e2e.buyers import (
+    Buyer,
+    a_sku_in_stock,
+    add_to_cart,
+    check_out,
+    client_for,
+    sign_up,
+    sign_up_many,
+)
 from tests.e2e.conftest import Shop, fresh_shop
 
 pytestmark = pytest.mark.e2e
@@ -65,6 +74,73 @@ async def test_the_shop_lives_through_the_death_of_any_one_process(tmp_path: Pat
                     assert _pid_of(shop, process) != pid
                 placed = await check_out(client, buyer)
                 assert placed.status_code == 201, placed.text
+            report = shop.audit()
+            assert report["ok"], report["violations"]
+        finally:
+            assert shop.stop() == 0, shop.output()[-3000:]
+
+
+# Answers that leave a checkout's outcome open: ask again with the same key.
+_OPEN = {"checkout-in-progress", "cart-checkout-in-progress"}
+
+
+def _settled(response: httpx.Response) -> bool:
+    if response.status_code >= 500:
+        return False
+    return response.status_code == 201 or response.json().get("type", "").rsplit("/", 1)[-1] not in _OPEN
+
+
+async def _final_answer(client: httpx.AsyncClient, buyer: Buyer, key: str) -> httpx.Response:
+    """Repeat a checkout with its key until its outcome is known, as a client that lost one would."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            response = await check_out(client, buyer, key=key)
+            if _settled(response):
+                return response
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"no final answer for key {key}"
+        await asyncio.sleep(0.5)
+
+
+async def test_checkouts_cut_off_when_orders_dies_are_finished_or_released(tmp_path: Path) -> None:
+    """Orders is killed under 60 concurrent checkouts of one SKU; the supervisor starts it again.
+
+    Each buyer then repeats their checkout with its key until the answer is final. Whatever the kill
+    interrupted, a buyer told 201 has one confirmed order, nobody has two, nothing stays pending, and
+    the audit is clean (no unit oversold or stuck, no charge without its order).
+    """
+    with fresh_shop("split", tmp_path) as setup:
+        shop = setup.start()
+        try:
+            async with client_for(shop.base_url) as client:
+                buyers = await sign_up_many(client, 60, "cut-off")
+                sku = await a_sku_in_stock(client, skip=23)
+                await asyncio.gather(*(add_to_cart(client, buyer, sku) for buyer in buyers))
+                keys = [uuid.uuid4().hex for _ in buyers]
+                checkouts = [
+                    asyncio.create_task(check_out(client, buyer, key=key))
+                    for buyer, key in zip(buyers, keys, strict=True)
+                ]
+                await asyncio.wait(checkouts, return_when=asyncio.FIRST_COMPLETED)
+                os.kill(_pid_of(shop, "orders"), signal.SIGKILL)
+                first = await asyncio.gather(*checkouts, return_exceptions=True)
+                cut = [a for a in first if isinstance(a, BaseException) or not _settled(a)]
+                assert cut, "the kill came after every checkout had finished: nothing was tested"
+
+                finals = await asyncio.gather(
+                    *(_final_answer(client, buyer, key) for buyer, key in zip(buyers, keys, strict=True))
+                )
+                for buyer, final in zip(buyers, finals, strict=True):
+                    orders = (await client.get("/api/orders", headers=buyer.auth)).json()["items"]
+                    confirmed = [o["id"] for o in orders if o["status"] == "confirmed"]
+                    assert all(o["status"] in ("confirmed", "failed") for o in orders), orders
+                    if final.status_code == 201:
+                        assert confirmed == [final.json()["id"]], (final.text, orders)
+                    else:
+                        assert confirmed == [], (final.text, orders)
+            assert "orders is ready again (restart 1)" in shop.output()
             report = shop.audit()
             assert report["ok"], report["violations"]
         finally:
