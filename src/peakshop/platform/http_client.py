@@ -15,7 +15,13 @@ What it guarantees:
 - a connection that fails, times out or answers `Connection: close` is never reused;
 - idle connections are dropped after `idle_seconds` (well before a server would close them), and a
   request that meets a connection the server closed while it was idle is sent again on a new one
-  only when that is safe: the method is idempotent (RFC 9110 §9.2.2) and no byte of an answer came.
+  only when that is safe: the method is idempotent (RFC 9110 §9.2.2) and no byte of an answer came;
+- a refused connection (nothing listens: the service is down, or starting again after a crash) is
+  tried again, 50 ms later and then up to every 0.5 s, for `connect_patience` seconds (3 by default,
+  within `timeout`), whatever the method: no byte was sent. A process that `peakshop up` restarts
+  is back within about two seconds, so its callers wait for it instead of answering 503. A request
+  already sent when its server died is not sent again, unless it was idempotent and met a
+  connection closed while idle, as above.
 
 What it does not do, because the shop's services never need it: HEAD (refused: the parser would
 wait for the body the length announces), answers whose body ends when the server closes the
@@ -136,6 +142,7 @@ class ServiceHttpClient:
         timeout: float = 10.0,
         pool_size: int = 100,
         idle_seconds: float = 10.0,
+        connect_patience: float = 3.0,
     ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
@@ -147,6 +154,7 @@ class ServiceHttpClient:
         self._host_header = parts.netloc
         self._timeout = timeout
         self._idle_seconds = idle_seconds
+        self._connect_patience = connect_patience
         self._pool_size = pool_size
         self._slots: asyncio.Semaphore | None = None
         self._idle: deque[_Connection] = deque()
@@ -243,9 +251,22 @@ class ServiceHttpClient:
             connection.close()
             self._open.discard(connection)
         loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(_Connection, self._host, self._port)
-        self._open.add(connection)
-        return connection, False
+        give_up = time.monotonic() + self._connect_patience
+        pause = 0.05
+        while True:
+            try:
+                _, connection = await loop.create_connection(_Connection, self._host, self._port)
+            except ConnectionRefusedError:
+                # Nothing listens there: the service is down or starting again, and nothing was sent.
+                # Asking again for a while turns a restart into a pause for the caller, not an error.
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    raise
+                await asyncio.sleep(min(pause, left))
+                pause = min(2 * pause, 0.5)
+                continue
+            self._open.add(connection)
+            return connection, False
 
     async def call(
         self,

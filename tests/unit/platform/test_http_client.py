@@ -139,9 +139,9 @@ class RawServer:
 
 
 @asynccontextmanager
-async def raw_server(reply: Reply) -> AsyncIterator[RawServer]:
+async def raw_server(reply: Reply, port: int = 0) -> AsyncIterator[RawServer]:
     server = RawServer(reply)
-    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+    listener = await asyncio.start_server(server.serve, "127.0.0.1", port)
     server.url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
     try:
         yield server
@@ -317,12 +317,29 @@ async def test_a_server_that_never_answers_is_unavailable_after_the_timeout() ->
     assert server.accepted == 2
 
 
-async def test_a_refused_connection_is_unavailable() -> None:
-    """Nobody listening on the port raises Unavailable."""
-    async with http_client(f"http://127.0.0.1:{free_port()}", timeout=5) as client:
+async def test_a_refused_connection_is_unavailable_once_patience_runs_out() -> None:
+    """Nobody listening on the port, for longer than `connect_patience`, raises Unavailable."""
+    async with http_client(f"http://127.0.0.1:{free_port()}", timeout=5, connect_patience=0.3) as client:
+        started = time.monotonic()
         with pytest.raises(Unavailable) as raised:
             await client.call("GET", "/anything", Echo)
+        elapsed = time.monotonic() - started
     assert (raised.value.status, raised.value.slug) == (503, "unavailable")
+    assert 0.2 <= elapsed < 1.5
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_call_to_a_service_starting_again_waits_for_it(method: str) -> None:
+    """Refused while the upstream is down, the call is sent once it listens again, whatever the method."""
+    port = free_port()
+    async with http_client(f"http://127.0.0.1:{port}", timeout=5, connect_patience=3) as client:
+        call = asyncio.create_task(client.call(method, "/after-restart", Echo))
+        await asyncio.sleep(0.4)  # the upstream's downtime, which the call must sit out
+        assert not call.done()
+        async with raw_server(echo, port) as server:
+            answer = await call
+    assert answer == Echo(method, "/after-restart")
+    assert [request.target for request in server.received] == ["/after-restart"]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
