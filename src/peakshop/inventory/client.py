@@ -65,8 +65,13 @@ def _path(reservation_id: str) -> str:
 class HttpInventoryClient:
     """Calls the inventory service's internal API over pooled HTTP."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._http = ServiceHttpClient("inventory", base_url, timeout=timeout)
+    def __init__(self, http: ServiceHttpClient | str, timeout: float = 10.0) -> None:
+        # A shared `ServiceHttpClient`, or the inventory service's base URL to build one from.
+        self._http = (
+            http
+            if isinstance(http, ServiceHttpClient)
+            else ServiceHttpClient("inventory", http, timeout=timeout)
+        )
 
     async def start(self) -> None:
         await self._http.start()

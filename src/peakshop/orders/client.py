@@ -59,8 +59,13 @@ class LocalOrdersClient:
 class HttpOrdersClient:
     """Calls the orders service's internal API over pooled HTTP."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._http = ServiceHttpClient("orders", base_url, timeout=timeout)
+    def __init__(self, http: ServiceHttpClient | str, timeout: float = 10.0) -> None:
+        # A shared `ServiceHttpClient`, or the orders service's base URL to build one from.
+        self._http = (
+            http
+            if isinstance(http, ServiceHttpClient)
+            else ServiceHttpClient("orders", http, timeout=timeout)
+        )
 
     async def start(self) -> None:
         await self._http.start()

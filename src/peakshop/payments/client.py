@@ -77,8 +77,13 @@ def _order_path(order_id: str, action: str = "") -> str:
 class HttpPaymentsClient:
     """Calls the payments service's internal API over HTTP; problems come back as the same `Problem`."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._http = ServiceHttpClient("payments", base_url, timeout=timeout)
+    def __init__(self, http: ServiceHttpClient | str, timeout: float = 10.0) -> None:
+        # A shared `ServiceHttpClient`, or the payments service's base URL to build one from.
+        self._http = (
+            http
+            if isinstance(http, ServiceHttpClient)
+            else ServiceHttpClient("payments", http, timeout=timeout)
+        )
 
     async def start(self) -> None:
         await self._http.start()

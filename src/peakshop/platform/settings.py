@@ -66,6 +66,9 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     seed: int = 42
     webhook_secret: str = "peakshop-dev-webhook-secret"
     http_client_timeout: float = 10.0
+    # How long a service call keeps trying a refused connection (the callee down, or starting again
+    # after a crash) before it gives up with 503; nothing was sent, so any method may wait.
+    http_connect_patience_seconds: float = 3.0
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # RabbitMQ deletes a consumer's queue unused for this many seconds; 0 keeps queues forever.
     queue_expires_seconds: float = 0
@@ -90,6 +93,10 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
             raise SettingsError("PEAKSHOP_DRAIN_SECONDS must not be negative")
         if self.inbox_retention_seconds < 3_600:
             raise SettingsError("PEAKSHOP_INBOX_RETENTION_SECONDS must be at least 3600 (an hour)")
+        if not 0 <= self.http_connect_patience_seconds <= self.http_client_timeout:
+            raise SettingsError(
+                "PEAKSHOP_HTTP_CONNECT_PATIENCE_SECONDS must be between 0 and PEAKSHOP_HTTP_CLIENT_TIMEOUT"
+            )
         if not 0 <= self.outbox_linger_seconds <= 1:
             raise SettingsError("PEAKSHOP_OUTBOX_LINGER_SECONDS must be between 0 and 1")
         if self.topology != "local" and self.webhook_secret == "peakshop-dev-webhook-secret":

@@ -84,12 +84,13 @@ class Process:
 
     # --- clients: local when the callee is hosted here, HTTP otherwise ---------------------------
 
-    @property
-    def _timeout(self) -> float:
-        return self.settings.http_client_timeout
-
-    def _url(self, service: str) -> str:
-        return self.topology.url_of(service)
+    def _http(self, service: str) -> ServiceHttpClient:
+        return ServiceHttpClient(
+            service,
+            self.topology.url_of(service),
+            timeout=self.settings.http_client_timeout,
+            connect_patience=self.settings.http_connect_patience_seconds,
+        )
 
     def _remote(self, client: C) -> C:
         self._remote_clients.append(client)
@@ -98,34 +99,32 @@ class Process:
     def catalog(self) -> CatalogClient:
         if isinstance(service := self.services.get("catalog"), CatalogService):
             return service.client()
-        return self._remote(HttpCatalogClient(self._url("catalog"), self._timeout))
+        return self._remote(HttpCatalogClient(self._http("catalog")))
 
     def cart(self) -> CartClient:
         if isinstance(service := self.services.get("cart"), CartService):
             return service.client()
-        return self._remote(HttpCartClient(self._url("cart"), self._timeout))
+        return self._remote(HttpCartClient(self._http("cart")))
 
     def inventory(self) -> InventoryClient:
         if isinstance(service := self.services.get("inventory"), InventoryService):
             return LocalInventoryClient(service)
-        return self._remote(HttpInventoryClient(self._url("inventory"), self._timeout))
+        return self._remote(HttpInventoryClient(self._http("inventory")))
 
     def orders(self) -> OrdersClient:
         if isinstance(service := self.services.get("orders"), OrdersService):
             return service.client()
-        return self._remote(HttpOrdersClient(self._url("orders"), self._timeout))
+        return self._remote(HttpOrdersClient(self._http("orders")))
 
     def payments(self) -> PaymentsClient:
         if isinstance(service := self.services.get("payments"), PaymentsService):
             return service.client()
-        return self._remote(HttpPaymentsClient(self._url("payments"), self._timeout))
+        return self._remote(HttpPaymentsClient(self._http("payments")))
 
     def users(self) -> UsersClient:
         if isinstance(service := self.services.get("users"), UsersService):
             return service.client()
-        return self._remote(
-            HttpUsersClient(ServiceHttpClient("users", self._url("users"), timeout=self._timeout))
-        )
+        return self._remote(HttpUsersClient(self._http("users")))
 
     # --- the ASGI app and its lifespan ------------------------------------------------------------
 

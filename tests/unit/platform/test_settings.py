@@ -24,6 +24,11 @@ def test_variables_are_typed_and_validated() -> None:
     assert load_platform_settings({"PEAKSHOP_OUTBOX_LINGER_SECONDS": "0"}).outbox_linger_seconds == 0
     with pytest.raises(SettingsError, match="PEAKSHOP_OUTBOX_LINGER_SECONDS must be between 0 and 1"):
         load_platform_settings({"PEAKSHOP_OUTBOX_LINGER_SECONDS": "5"})
+    assert load_platform_settings({}).http_connect_patience_seconds == 3.0
+    with pytest.raises(SettingsError, match="PEAKSHOP_HTTP_CONNECT_PATIENCE_SECONDS must be between 0 and"):
+        load_platform_settings(
+            {"PEAKSHOP_HTTP_CONNECT_PATIENCE_SECONDS": "12", "PEAKSHOP_HTTP_CLIENT_TIMEOUT": "10"}
+        )
 
 
 def test_unsafe_defaults_are_refused_outside_local() -> None:
