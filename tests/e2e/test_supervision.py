@@ -1,10 +1,14 @@
-"""`peakshop up` keeps a split shop up when one of its processes dies, and loses nothing."""
+"""`peakshop up` keeps a split shop up when one of its processes dies, and loses nothing; a rehearsal
+still fails its gate when that happens under its load."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -12,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from peakshop.runtime.supervisor import restarts_in
 from peakshop.runtime.topology import load_topology
 from tests.e2e.buyers import (
     Buyer,
@@ -27,15 +32,22 @@ from tests.e2e.conftest import Shop, fresh_shop
 pytestmark = pytest.mark.e2e
 
 
-def _pid_of(shop: Shop, process: str) -> int:
-    """The pid of the child of `peakshop up` that serves `process`."""
-    up = shop.process.pid
-    children = Path(f"/proc/{up}/task/{up}/children").read_text().split()
-    for pid in children:
+def _serving(root: int, process: str) -> int | None:
+    """The pid of the `peakshop serve` process for `process` among the descendants of `root`."""
+    for pid in Path(f"/proc/{root}/task/{root}/children").read_text().split():
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         if b"--process" in argv and argv[argv.index(b"--process") + 1] == process.encode():
             return int(pid)
-    raise AssertionError(f"no process {process!r} among the children of peakshop up")
+        if (found := _serving(int(pid), process)) is not None:
+            return found
+    return None
+
+
+def _pid_of(shop: Shop, process: str) -> int:
+    """The pid of the child of `peakshop up` that serves `process`."""
+    pid = _serving(shop.process.pid, process)
+    assert pid is not None, f"no process {process!r} among the children of peakshop up"
+    return pid
 
 
 async def _cart_once_back(
@@ -74,6 +86,7 @@ async def test_the_shop_lives_through_the_death_of_any_one_process(tmp_path: Pat
                     assert _pid_of(shop, process) != pid
                 placed = await check_out(client, buyer)
                 assert placed.status_code == 201, placed.text
+            assert len(restarts_in(shop.output())) == len(load_topology(shop.topology).processes)
             report = shop.audit()
             assert report["ok"], report["violations"]
         finally:
@@ -145,3 +158,33 @@ async def test_checkouts_cut_off_when_orders_dies_are_finished_or_released(tmp_p
             assert report["ok"], report["violations"]
         finally:
             assert shop.stop() == 0, shop.output()[-3000:]
+
+
+def test_a_process_that_dies_under_a_rehearsal_fails_its_gate(tmp_path: Path) -> None:
+    """The shop lives on, but a crash under load is a defect: the rehearsal names it and exits 1."""
+    out = tmp_path / "rehearsal"
+    with fresh_shop("split", tmp_path) as setup:
+        command = [
+            sys.executable, "-m", "peakshop", "rehearse", "--profile", "smoke", "--time-scale", "0.33",
+            "--topology", setup.topology, "--products", "200", "--out", str(out),
+        ]  # fmt: skip
+        env = {**os.environ, **setup.env, "COLUMNS": "200"}
+        rehearsal = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+        assert rehearsal.stderr is not None
+        said = []
+        for line in rehearsal.stderr:  # the load starts once the rehearsal says so
+            said.append(line)
+            if line.startswith("rehearsing"):
+                break
+        cart = _serving(rehearsal.pid, "cart")
+        assert cart is not None, "".join(said)
+        os.kill(cart, signal.SIGKILL)
+        said += rehearsal.stderr.readlines()
+        assert rehearsal.wait(240) == 1, "".join(said)[-4000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert not summary["passed"]
+    assert summary["failures"] == [
+        "a process of the shop died during the rehearsal: "
+        "cart was killed by SIGKILL; starting it again in 0.5 s (restart 1)"
+    ]
+    assert summary["audit_ok"] is True

@@ -208,6 +208,9 @@ def _run(
         return COULD_NOT_RUN
     finally:
         shop_exit = shop.stop() if shop is not None else None
+    # `peakshop up` starts a dead process again, so the shop lives on; a crash under load is still a
+    # defect the gate must report.
+    restarts = shop.restarts() if shop is not None else []
 
     samples_path = out / "samples.json"
     if not samples_path.exists():
@@ -236,6 +239,7 @@ def _run(
         notes=notes,
         environment=_environment(profile, target, topology, workers, time_scale, seed, samples, shop_exit),
         shop_died=shop_died,
+        restarts=restarts,
     )
 
 
@@ -326,6 +330,7 @@ def _conclude(
     notes: list[str],
     environment: dict[str, Any],
     shop_died: bool,
+    restarts: list[str],
 ) -> int:
     from peakshop.rehearsal import report
     from peakshop.rehearsal.samples import Recorder
@@ -348,6 +353,8 @@ def _conclude(
     lines = broken(summary, require_audit)
     if shop_died:
         lines.append("the shop exited during the rehearsal")
+    lines += [f"a process of the shop died during the rehearsal: {line}" for line in restarts]
+    summary["shop_restarts"] = restarts
     if samples.get("timed_out"):
         lines.append("the load generator did not finish its schedule in time")
     summary["passed"] = summary["passed"] and not lines

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peakshop.runtime.supervisor import UP_MESSAGE
+from peakshop.runtime.supervisor import UP_MESSAGE, restarts_in
 
 
 class ShopError(Exception):
@@ -71,6 +71,13 @@ class StartedShop:
             return self.log.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+    def restarts(self) -> list[str]:
+        """What the shop's supervisor said of processes that died after it was up (none for `local`)."""
+        try:
+            return restarts_in(self.log.read_text(errors="replace"))
+        except OSError:
+            return []
 
     def stop(self, timeout: float = 60) -> int | None:
         """Ask the shop to stop as Ctrl-C would; kill it if it ignores that."""

@@ -23,7 +23,14 @@ from peakshop.runtime.topology import Topology
 # What `peakshop up` prints once every process of the topology answers /readyz. The storefront alone
 # can be ready before the services it calls, so whoever waits for a shop waits for this line.
 UP_MESSAGE = "peakshop is up"
+# What `peakshop up` prints each time a process died after the shop was up (`restarts_in` finds them).
+RESTART_MESSAGE = "starting it again in"
 _COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
+
+
+def restarts_in(log: str) -> list[str]:
+    """The lines of a `peakshop up` log that report a process dying after the shop was up."""
+    return [line.strip() for line in log.splitlines() if RESTART_MESSAGE in line and "│" not in line]
 
 
 @dataclass
@@ -150,7 +157,7 @@ class Supervisor:
                 restarts += 1
                 self.console.print(
                     f"[bold red]{name} {_ended(child.returncode)}[/]; "
-                    f"starting it again in {delay:.1f} s (restart {restarts})"
+                    f"{RESTART_MESSAGE} {delay:.1f} s (restart {restarts})"
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
