@@ -106,7 +106,7 @@ def rehearse(
 ) -> None:
     """Rehearse a surge: start journeys on an open arrival-rate schedule, report, and gate on the SLOs.
 
-    Exit 0 when every threshold of the profile's `slo` holds and the invariant audit is clean, 1 when the gate fails (one line per broken threshold is printed), 2 for a bad invocation or profile, 3 when the rehearsal could not run.
+    Exit 0 when every threshold of the profile's `slo` holds and the invariant audit is clean, 1 when the gate fails (one line per broken threshold, audit violation or process of a shop it started that died under the load), 2 for a bad invocation or profile, 3 when the rehearsal could not run.
     """
     try:
         chosen = load_profile(profile).scaled(time_scale)
