@@ -13,7 +13,7 @@ from peakshop.cart.api import ACCOUNT_HEADER, PREFIX
 from peakshop.cart.domain import cart_not_found, plausible_cart_id
 from peakshop.cart.handlers import CartHandlers
 from peakshop.contracts.cart import AddItem, Cart, ChangeQuantity, MarkCheckedOut
-from peakshop.platform.http_client import ServiceHttpClient
+from peakshop.platform.http_client import ServiceHttpClient, service_client
 
 
 class CartClient(Protocol):
@@ -78,10 +78,7 @@ class HttpCartClient:
     """The cart in another process, through the shared pooled HTTP client."""
 
     def __init__(self, http: ServiceHttpClient | str, timeout: float = 10.0) -> None:
-        # A shared `ServiceHttpClient`, or the cart's base URL to build one from.
-        self._http = (
-            http if isinstance(http, ServiceHttpClient) else ServiceHttpClient("cart", http, timeout=timeout)
-        )
+        self._http = service_client("cart", http, timeout)
 
     async def start(self) -> None:
         await self._http.start()

@@ -15,7 +15,7 @@ from peakshop.catalog.commands import ChangePrice, PriceSkus
 from peakshop.catalog.handlers import CatalogHandlers
 from peakshop.contracts.catalog import Product, ProductQuery, SkuPrice
 from peakshop.contracts.common import Document
-from peakshop.platform.http_client import ServiceHttpClient
+from peakshop.platform.http_client import ServiceHttpClient, service_client
 
 _BASE = "/internal/catalog"
 
@@ -63,12 +63,7 @@ class HttpCatalogClient:
     """The catalog in another process, through the shared pooled HTTP client."""
 
     def __init__(self, http: ServiceHttpClient | str, timeout: float = 10.0) -> None:
-        # A shared `ServiceHttpClient`, or the catalog's base URL to build one from.
-        self._http = (
-            http
-            if isinstance(http, ServiceHttpClient)
-            else ServiceHttpClient("catalog", http, timeout=timeout)
-        )
+        self._http = service_client("catalog", http, timeout)
 
     async def start(self) -> None:
         await self._http.start()

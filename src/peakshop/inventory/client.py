@@ -8,7 +8,7 @@ from urllib.parse import quote
 from peakshop.contracts.inventory import Reservation, ReserveStock, SetStock, StockLevel
 from peakshop.inventory.api import PREFIX
 from peakshop.inventory.service import InventoryService
-from peakshop.platform.http_client import ServiceHttpClient
+from peakshop.platform.http_client import ServiceHttpClient, service_client
 
 
 class InventoryClient(Protocol):
@@ -66,12 +66,7 @@ class HttpInventoryClient:
     """Calls the inventory service's internal API over pooled HTTP."""
 
     def __init__(self, http: ServiceHttpClient | str, timeout: float = 10.0) -> None:
-        # A shared `ServiceHttpClient`, or the inventory service's base URL to build one from.
-        self._http = (
-            http
-            if isinstance(http, ServiceHttpClient)
-            else ServiceHttpClient("inventory", http, timeout=timeout)
-        )
+        self._http = service_client("inventory", http, timeout)
 
     async def start(self) -> None:
         await self._http.start()

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from peakshop.contracts.orders import Order, OrderPage, OrdersAudit, PlaceOrder, ReconciledOrder
 from peakshop.orders.api import ACCOUNT_HEADER, IDEMPOTENCY_HEADER, PREFIX
-from peakshop.platform.http_client import ServiceHttpClient
+from peakshop.platform.http_client import ServiceHttpClient, service_client
 
 if TYPE_CHECKING:
     from peakshop.orders.service import OrdersService
@@ -60,12 +60,7 @@ class HttpOrdersClient:
     """Calls the orders service's internal API over pooled HTTP."""
 
     def __init__(self, http: ServiceHttpClient | str, timeout: float = 10.0) -> None:
-        # A shared `ServiceHttpClient`, or the orders service's base URL to build one from.
-        self._http = (
-            http
-            if isinstance(http, ServiceHttpClient)
-            else ServiceHttpClient("orders", http, timeout=timeout)
-        )
+        self._http = service_client("orders", http, timeout)
 
     async def start(self) -> None:
         await self._http.start()

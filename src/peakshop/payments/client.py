@@ -10,7 +10,7 @@ import msgspec
 from peakshop.contracts.payments import AbandonPayment, AuditRow, Authorize, Payment, WebhookReceipt
 from peakshop.payments.api import PREFIX
 from peakshop.payments.webhooks import SIGNATURE_HEADER
-from peakshop.platform.http_client import ServiceHttpClient
+from peakshop.platform.http_client import ServiceHttpClient, service_client
 
 if TYPE_CHECKING:
     from peakshop.payments.service import PaymentsService
@@ -78,12 +78,7 @@ class HttpPaymentsClient:
     """Calls the payments service's internal API over HTTP; problems come back as the same `Problem`."""
 
     def __init__(self, http: ServiceHttpClient | str, timeout: float = 10.0) -> None:
-        # A shared `ServiceHttpClient`, or the payments service's base URL to build one from.
-        self._http = (
-            http
-            if isinstance(http, ServiceHttpClient)
-            else ServiceHttpClient("payments", http, timeout=timeout)
-        )
+        self._http = service_client("payments", http, timeout)
 
     async def start(self) -> None:
         await self._http.start()

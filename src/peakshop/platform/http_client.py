@@ -293,3 +293,9 @@ class ServiceHttpClient:
             # Headers that tell the caller what to do next travel on with the problem.
             return Problem.from_dict(body, {"Retry-After": retry_after} if retry_after else None)
         return Problem(f"{self.service} answered {status}", status=status, slug="upstream-error")
+
+
+def service_client(service: str, http: ServiceHttpClient | str, timeout: float = 10.0) -> ServiceHttpClient:
+    """`http` itself when it is a client already (the composition root builds them, with every
+    setting), else a client for the base URL `http` with this timeout and defaults (tests, scripts)."""
+    return http if isinstance(http, ServiceHttpClient) else ServiceHttpClient(service, http, timeout=timeout)

@@ -75,19 +75,22 @@ class Supervisor:
         self._colours: dict[str, str] = {}
         self._pumps: list[asyncio.Task[None]] = []
 
-    def _command(self, process: str) -> list[str]:
+    def _address(self, process: str) -> tuple[str, int]:
+        """Where `process` listens: the storefront's from the command line, the others' from the topology."""
         spec = self.topology.processes[process]
-        port = self.storefront_port if "storefront" in spec.services else spec.port
-        host = self.host if "storefront" in spec.services else spec.host
+        if "storefront" in spec.services:
+            return self.host, self.storefront_port
+        return spec.host, spec.port
+
+    def _command(self, process: str) -> list[str]:
+        host, port = self._address(process)
         return [
             sys.executable, "-m", "peakshop", "serve",
             "--topology", self.topology_ref, "--process", process, "--host", host, "--port", str(port),
         ]  # fmt: skip
 
     def _ready_url(self, process: str) -> str:
-        spec = self.topology.processes[process]
-        port = self.storefront_port if "storefront" in spec.services else spec.port
-        return f"http://127.0.0.1:{port}/readyz"
+        return f"http://127.0.0.1:{self._address(process)[1]}/readyz"
 
     async def _spawn(self, name: str) -> asyncio.subprocess.Process:
         child = await asyncio.create_subprocess_exec(
