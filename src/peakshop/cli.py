@@ -117,7 +117,9 @@ def up(
 
     The catalog is migrated and, on first start, seeded. Ctrl-C stops everything cleanly.
 
-    With several processes, one that dies after the shop is up is started again while the rest serve.
+    With several processes, one that dies after the shop is up is started again while the rest serve;
+    so is one that hangs (PEAKSHOP_LIVENESS_FAILURES checks of /healthz in a row unanswered within
+    PEAKSHOP_LIVENESS_TIMEOUT_SECONDS, one every PEAKSHOP_LIVENESS_PERIOD_SECONDS), after it is killed.
 
     (The pause before a restart doubles from 0.5 s to 30 s with quick deaths; a failed start stops all.)
     """
@@ -128,7 +130,7 @@ def up(
     configure_logging(settings.log_level, settings.log_format, process="supervisor")
     count = settings.seed_products if products is None else products
     asyncio.run(_prepare(topology, settings, count, settings.seed))
-    from peakshop.runtime.supervisor import UP_MESSAGE, Supervisor
+    from peakshop.runtime.supervisor import UP_MESSAGE, Liveness, Supervisor
     from peakshop.runtime.topology import load_topology
 
     topo = load_topology(topology)
@@ -138,7 +140,13 @@ def up(
         _serve_process(topology, process, host, port, settings)
         return
 
-    status = asyncio.run(Supervisor(topology, topo, host=host, storefront_port=port).run())
+    liveness = Liveness(
+        period=settings.liveness_period_seconds,
+        timeout=settings.liveness_timeout_seconds,
+        failures=settings.liveness_failures,
+    )
+    supervisor = Supervisor(topology, topo, host=host, storefront_port=port, liveness=liveness)
+    status = asyncio.run(supervisor.run())
     raise typer.Exit(status)
 
 

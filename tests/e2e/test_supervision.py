@@ -93,6 +93,36 @@ async def test_the_shop_lives_through_the_death_of_any_one_process(tmp_path: Pat
             assert shop.stop() == 0, shop.output()[-3000:]
 
 
+async def test_a_hung_process_is_killed_and_started_again(tmp_path: Path) -> None:
+    """A stopped process keeps its port and never answers: the liveness check finds it, not a crash."""
+    liveness = {
+        "PEAKSHOP_LIVENESS_PERIOD_SECONDS": "0.5",
+        "PEAKSHOP_LIVENESS_TIMEOUT_SECONDS": "1",
+        "PEAKSHOP_LIVENESS_FAILURES": "3",
+    }
+    with fresh_shop("split", tmp_path, liveness) as setup:
+        shop = setup.start()
+        try:
+            async with client_for(shop.base_url) as client:
+                buyer = await sign_up(client, "patient")
+                await add_to_cart(client, buyer, await a_sku_in_stock(client, skip=29), quantity=3)
+                cart = (await client.get("/api/cart", headers=buyer.auth)).json()
+                hung = _pid_of(shop, "cart")
+                os.kill(hung, signal.SIGSTOP)  # alive, its socket open, its loop never runs
+                after = await _cart_once_back(client, shop, buyer, "cart", restarts=1)
+                assert after == cart
+                assert _pid_of(shop, "cart") != hung
+                placed = await check_out(client, buyer)
+                assert placed.status_code == 201, placed.text
+            said = shop.output()
+            assert "cart is hung: 3 checks of /healthz in a row unanswered within 1 s; killing it" in said
+            assert restarts_in(said) == ["cart was killed by SIGKILL; starting it again in 0.5 s (restart 1)"]
+            report = shop.audit()
+            assert report["ok"], report["violations"]
+        finally:
+            assert shop.stop() == 0, shop.output()[-3000:]
+
+
 # Answers that leave a checkout's outcome open: ask again with the same key.
 _OPEN = {"checkout-in-progress", "cart-checkout-in-progress"}
 

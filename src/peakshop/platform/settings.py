@@ -81,6 +81,13 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     # same round. Each round costs a transaction and a broker round trip whatever it carries, so at
     # peak a longer wait spends much less per event; each event waits at most this much longer.
     outbox_linger_seconds: float = 0.05
+    # `peakshop up` asks each process of a multi-process shop for /healthz every period; one that
+    # leaves `failures` checks in a row unanswered for the timeout is hung, and is killed and started
+    # again (0 failures turns the check off). /healthz is answered by the event loop alone, so a
+    # process that is only busy answers it; benchmarks/liveness.py measures how slowly under a surge.
+    liveness_period_seconds: float = 2.0
+    liveness_timeout_seconds: float = 2.0
+    liveness_failures: int = 3
 
     def __post_init__(self) -> None:
         if self.db_pool_size < 1:
@@ -99,6 +106,10 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
             )
         if not 0 <= self.outbox_linger_seconds <= 1:
             raise SettingsError("PEAKSHOP_OUTBOX_LINGER_SECONDS must be between 0 and 1")
+        if self.liveness_period_seconds <= 0 or self.liveness_timeout_seconds <= 0:
+            raise SettingsError("PEAKSHOP_LIVENESS_PERIOD_SECONDS and _TIMEOUT_SECONDS must be above 0")
+        if self.liveness_failures < 0:
+            raise SettingsError("PEAKSHOP_LIVENESS_FAILURES must not be negative (0 turns the check off)")
         if self.topology != "local" and self.webhook_secret == "peakshop-dev-webhook-secret":
             raise SettingsError(
                 "PEAKSHOP_WEBHOOK_SECRET still has its development default; set a secret outside `local`"

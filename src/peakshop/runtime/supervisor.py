@@ -4,6 +4,13 @@ Once the shop is up, a process that dies (a crash, the kernel's OOM killer, a st
 started again, after a pause that doubles with each quick death, the way Kubernetes restarts a pod's
 container: the other processes keep serving meanwhile. A process that dies before the shop was ever
 up is a failed start (a wrong setting, a port in use), and stops everything with status 1.
+
+A process can also hang without dying: a deadlock, a call that blocks its event loop, a stopped
+process. It keeps its port, so its callers wait out their timeouts. Like a Kubernetes liveness probe,
+the supervisor asks every ready process for `/healthz`; one that leaves several checks in a row
+unanswered is killed, and so started again like any other dead process. `/healthz` is answered by the
+event loop alone, so a process that is only busy at peak answers it, late; the limits are set far
+above the slowest answer measured under a surge (`benchmarks/liveness.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from rich.console import Console
@@ -56,6 +64,36 @@ class RestartBackoff:
         return delay
 
 
+@dataclass(frozen=True)
+class Liveness:
+    """When a process counts as hung: `failures` checks of /healthz in a row, one every `period`
+    seconds, each unanswered within `timeout` seconds (or answered with anything but 200)."""
+
+    period: float = 2.0
+    timeout: float = 2.0
+    failures: int = 3  # 0: never checked
+
+    @property
+    def on(self) -> bool:
+        return self.failures > 0
+
+
+async def watch_liveness(session: aiohttp.ClientSession, url: str, liveness: Liveness) -> int:
+    """Return once `url` has missed `liveness.failures` checks in a row (the count); runs until then."""
+    loop = asyncio.get_running_loop()
+    missed = 0
+    while True:
+        started = loop.time()
+        answered = False
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=liveness.timeout)) as response:
+                answered = response.status == 200
+        missed = 0 if answered else missed + 1
+        if missed >= liveness.failures:
+            return missed
+        await asyncio.sleep(max(0.0, liveness.period - (loop.time() - started)))
+
+
 def _ended(returncode: int | None) -> str:
     """How a child ended, as an operator reads it: `killed by SIGKILL` rather than status -9."""
     if returncode is not None and returncode < 0:
@@ -65,11 +103,22 @@ def _ended(returncode: int | None) -> str:
 
 
 class Supervisor:
-    def __init__(self, topology_ref: str, topology: Topology, *, host: str, storefront_port: int) -> None:
+    def __init__(
+        self,
+        topology_ref: str,
+        topology: Topology,
+        *,
+        host: str,
+        storefront_port: int,
+        liveness: Liveness | None = None,
+        start_within: float = 90.0,
+    ) -> None:
         self.topology_ref = topology_ref
         self.topology = topology
         self.host = host
         self.storefront_port = storefront_port
+        self.liveness = liveness or Liveness()
+        self.start_within = start_within
         self.console = Console(stderr=True, highlight=False)
         self.children: dict[str, asyncio.subprocess.Process] = {}
         self._colours: dict[str, str] = {}
@@ -89,8 +138,8 @@ class Supervisor:
             "--topology", self.topology_ref, "--process", process, "--host", host, "--port", str(port),
         ]  # fmt: skip
 
-    def _ready_url(self, process: str) -> str:
-        return f"http://127.0.0.1:{self._address(process)[1]}/readyz"
+    def _url(self, process: str, path: str) -> str:
+        return f"http://127.0.0.1:{self._address(process)[1]}{path}"
 
     async def _spawn(self, name: str) -> asyncio.subprocess.Process:
         child = await asyncio.create_subprocess_exec(
@@ -119,7 +168,7 @@ class Supervisor:
         stop: asyncio.Event | None = None,
     ) -> None:
         """Return once `child` answers /readyz (or `stop` is set); raise if it exits first."""
-        url = self._ready_url(name)
+        url = self._url(name, "/readyz")
         while stop is None or not stop.is_set():
             if child.returncode is not None:
                 raise RuntimeError(f"{name} exited with status {child.returncode}")
@@ -129,7 +178,9 @@ class Supervisor:
                         return
             await asyncio.sleep(0.2)
 
-    async def _wait_ready(self, within: float = 90.0) -> None:
+    async def _wait_ready(self) -> None:
+        within = self.start_within
+
         async def every_one() -> None:
             async with aiohttp.ClientSession() as session:
                 for name, child in list(self.children.items()):
@@ -141,21 +192,27 @@ class Supervisor:
             raise RuntimeError(f"not every process was ready after {within:.0f} s") from None
 
     async def _keep(self, name: str, stop: asyncio.Event) -> None:
-        """Start `name` again each time it dies, until the supervisor stops."""
+        """Start `name` again each time it dies, or hangs, until the supervisor stops."""
         loop = asyncio.get_running_loop()
         backoff = RestartBackoff()
         started = loop.time()
         restarts = 0
+        ready = True  # the shop is up, so every process was ready once
         async with aiohttp.ClientSession() as session:
             while True:
                 child = self.children[name]
-                exited = asyncio.ensure_future(child.wait())
-                stopping = asyncio.ensure_future(stop.wait())
-                await asyncio.wait([exited, stopping], return_when=asyncio.FIRST_COMPLETED)
-                for waiter in (exited, stopping):
+                waiters: list[asyncio.Future[Any]] = [
+                    asyncio.ensure_future(child.wait()),
+                    asyncio.ensure_future(stop.wait()),
+                ]
+                if ready and self.liveness.on:
+                    waiters.append(asyncio.ensure_future(self._kill_if_hung(session, name, child)))
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
                     waiter.cancel()
                 if stop.is_set():
                     return
+                await child.wait()  # at once, unless it is being killed for hanging
                 delay = backoff.delay(loop.time() - started)
                 restarts += 1
                 self.console.print(
@@ -168,10 +225,41 @@ class Supervisor:
                     return
                 child = await self._spawn(name)
                 started = loop.time()
-                with contextlib.suppress(RuntimeError):  # died again: the loop above reports it
-                    await self._until_ready(session, name, child, stop)
-                    if not stop.is_set():
-                        self.console.print(f"[bold green]{name} is ready again[/] (restart {restarts})")
+                ready = await self._ready_again(session, name, child, stop)
+                if ready and not stop.is_set():
+                    self.console.print(f"[bold green]{name} is ready again[/] (restart {restarts})")
+
+    async def _ready_again(
+        self,
+        session: aiohttp.ClientSession,
+        name: str,
+        child: asyncio.subprocess.Process,
+        stop: asyncio.Event,
+    ) -> bool:
+        """Whether a restarted `child` came up; one not ready in time is killed, to be started again."""
+        try:
+            await asyncio.wait_for(self._until_ready(session, name, child, stop), self.start_within)
+        except RuntimeError:  # died again: the caller's loop reports it
+            return False
+        except TimeoutError:
+            self.console.print(
+                f"[bold red]{name} was not ready {self.start_within:g} s after it started[/]; killing it"
+            )
+            child.kill()
+            return False
+        return True
+
+    async def _kill_if_hung(
+        self, session: aiohttp.ClientSession, name: str, child: asyncio.subprocess.Process
+    ) -> None:
+        """Kill `child` once it misses its liveness checks; its keeper then starts it again."""
+        missed = await watch_liveness(session, self._url(name, "/healthz"), self.liveness)
+        if child.returncode is None:
+            self.console.print(
+                f"[bold red]{name} is hung[/]: {missed} checks of /healthz in a row unanswered within "
+                f"{self.liveness.timeout:g} s; killing it"
+            )
+            child.kill()
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()

@@ -31,6 +31,31 @@ def test_variables_are_typed_and_validated() -> None:
         )
 
 
+def test_liveness_limits_are_read_and_checked() -> None:
+    liveness = load_platform_settings(
+        {
+            "PEAKSHOP_LIVENESS_PERIOD_SECONDS": "0.5",
+            "PEAKSHOP_LIVENESS_TIMEOUT_SECONDS": "1",
+            "PEAKSHOP_LIVENESS_FAILURES": "0",
+        }
+    )
+    assert (
+        liveness.liveness_period_seconds,
+        liveness.liveness_timeout_seconds,
+        liveness.liveness_failures,
+    ) == (
+        0.5,
+        1.0,
+        0,
+    )
+    with pytest.raises(
+        SettingsError, match="PEAKSHOP_LIVENESS_PERIOD_SECONDS and _TIMEOUT_SECONDS must be above 0"
+    ):
+        load_platform_settings({"PEAKSHOP_LIVENESS_TIMEOUT_SECONDS": "0"})
+    with pytest.raises(SettingsError, match="PEAKSHOP_LIVENESS_FAILURES must not be negative"):
+        load_platform_settings({"PEAKSHOP_LIVENESS_FAILURES": "-1"})
+
+
 def test_unsafe_defaults_are_refused_outside_local() -> None:
     with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
         load_platform_settings({"PEAKSHOP_TOPOLOGY": "split"})
