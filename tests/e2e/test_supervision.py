@@ -116,7 +116,9 @@ async def test_a_hung_process_is_killed_and_started_again(tmp_path: Path) -> Non
                 assert placed.status_code == 201, placed.text
             said = shop.output()
             assert "cart is hung: 3 checks of /healthz in a row unanswered within 1 s; killing it" in said
-            assert restarts_in(said) == ["cart was killed by SIGKILL; starting it again in 0.5 s (restart 1)"]
+            assert restarts_in(said) == [
+                "cart was killed for hanging; starting it again in 0.5 s (restart 1)"
+            ]
             report = shop.audit()
             assert report["ok"], report["violations"]
         finally:

@@ -205,18 +205,21 @@ class Supervisor:
                     asyncio.ensure_future(child.wait()),
                     asyncio.ensure_future(stop.wait()),
                 ]
+                watch = None
                 if ready and self.liveness.on:
-                    waiters.append(asyncio.ensure_future(self._kill_if_hung(session, name, child)))
+                    watch = asyncio.ensure_future(self._kill_if_hung(session, name, child))
+                    waiters.append(watch)
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waiters:
                     waiter.cancel()
                 if stop.is_set():
                     return
                 await child.wait()  # at once, unless it is being killed for hanging
+                hung = watch is not None and watch.done() and not watch.cancelled() and watch.result()
                 delay = backoff.delay(loop.time() - started)
                 restarts += 1
                 self.console.print(
-                    f"[bold red]{name} {_ended(child.returncode)}[/]; "
+                    f"[bold red]{name} {'was killed for hanging' if hung else _ended(child.returncode)}[/]; "
                     f"{RESTART_MESSAGE} {delay:.1f} s (restart {restarts})"
                 )
                 with contextlib.suppress(TimeoutError):
@@ -251,15 +254,17 @@ class Supervisor:
 
     async def _kill_if_hung(
         self, session: aiohttp.ClientSession, name: str, child: asyncio.subprocess.Process
-    ) -> None:
-        """Kill `child` once it misses its liveness checks; its keeper then starts it again."""
+    ) -> bool:
+        """Kill `child` once it misses its liveness checks (True); its keeper then starts it again."""
         missed = await watch_liveness(session, self._url(name, "/healthz"), self.liveness)
-        if child.returncode is None:
-            self.console.print(
-                f"[bold red]{name} is hung[/]: {missed} checks of /healthz in a row unanswered within "
-                f"{self.liveness.timeout:g} s; killing it"
-            )
-            child.kill()
+        if child.returncode is not None:
+            return False  # it died on its own meanwhile
+        self.console.print(
+            f"[bold red]{name} is hung[/]: {missed} checks of /healthz in a row unanswered within "
+            f"{self.liveness.timeout:g} s; killing it"
+        )
+        child.kill()
+        return True
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
