@@ -71,3 +71,16 @@ def test_the_memory_cache_stays_within_its_bound() -> None:
         return len(c._entries)
 
     assert asyncio.run(fill()) <= 100
+
+
+async def test_more_commands_at_once_than_connections_wait_their_turn(redis_url: str) -> None:
+    """A surge must queue for Redis connections, not fail: the pool is smaller than the crowd."""
+    cache = RedisCache.from_url(redis_url, namespace=f"test:{uuid.uuid4().hex}:", max_connections=2)
+    try:
+        await cache.set("k", b"v", ttl=30)
+        answers = await asyncio.gather(*(cache.get("k") for _ in range(200)))
+        counts = await asyncio.gather(*(cache.incr("n", ttl=30) for _ in range(50)))
+    finally:
+        await cache.close()
+    assert answers == [b"v"] * 200
+    assert sorted(counts) == list(range(1, 51))

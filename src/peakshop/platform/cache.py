@@ -88,8 +88,14 @@ class RedisCache:
         self._ns = namespace
 
     @classmethod
-    def from_url(cls, url: str, namespace: str = "peakshop:") -> RedisCache:
-        return cls(redis.Redis.from_url(url, max_connections=64), namespace)
+    def from_url(
+        cls, url: str, namespace: str = "peakshop:", *, max_connections: int = 64, wait: float = 10.0
+    ) -> RedisCache:
+        # With every connection busy, a command waits up to `wait` seconds for one, as a caller of
+        # the database pool does. redis-py's default pool raises "Too many connections" at once
+        # instead: a surge past what the process serves turned into a 500 for every request over.
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=wait)
+        return cls(redis.Redis.from_pool(pool), namespace)
 
     async def get(self, key: str) -> bytes | None:
         value = await self._redis.get(self._ns + key)
