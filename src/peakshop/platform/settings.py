@@ -86,7 +86,7 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     # again (0 failures turns the check off). /healthz is answered by the event loop alone, so a
     # process that is only busy answers it; benchmarks/liveness.py measures how slowly under a surge.
     liveness_period_seconds: float = 2.0
-    liveness_timeout_seconds: float = 2.0
+    liveness_timeout_seconds: float = 5.0
     liveness_failures: int = 3
 
     def __post_init__(self) -> None:

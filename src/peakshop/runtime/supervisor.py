@@ -70,7 +70,7 @@ class Liveness:
     seconds, each unanswered within `timeout` seconds (or answered with anything but 200)."""
 
     period: float = 2.0
-    timeout: float = 2.0
+    timeout: float = 5.0
     failures: int = 3  # 0: never checked
 
     @property
