@@ -30,12 +30,9 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +44,7 @@ import yaml
 
 from peakshop.platform.settings import PlatformSettings
 from peakshop.rehearsal.profile import BUILTIN, builtin_path
-from peakshop.rehearsal.shop import peakshop, topology_on_free_ports
-from peakshop.runtime.supervisor import UP_MESSAGE
+from peakshop.rehearsal.shop import StartedShop, peakshop, start_shop, topology_on_free_ports
 from peakshop.runtime.topology import load_topology
 
 
@@ -87,16 +83,6 @@ async def _probe(
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _wait_up(log: Path, shop: subprocess.Popen[bytes], limit: float = 180) -> None:
-    deadline = time.monotonic() + limit
-    while UP_MESSAGE not in log.read_text(errors="replace"):
-        if shop.poll() is not None:
-            raise SystemExit(f"the shop exited with {shop.returncode}:\n{log.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the shop was not up in {limit:.0f} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)  # polling a starting shop; the deadline bounds it
 
 
 async def _admin(url: str, sql: str) -> None:
@@ -171,42 +157,35 @@ def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     database = f"peakshop_liveness_{uuid.uuid4().hex[:10]}"
     namespace = f"liveness-{uuid.uuid4().hex[:10]}"
     env = {
-        **os.environ,
         "PEAKSHOP_POSTGRES_URL": f"{admin_url.rpartition('/')[0]}/{database}",
         "PEAKSHOP_NAMESPACE": namespace,
         "PEAKSHOP_WEBHOOK_SECRET": uuid.uuid4().hex * 2,
-        "PEAKSHOP_LOG_LEVEL": "warning",
         "PEAKSHOP_LIVENESS_FAILURES": "0",  # measured, not acted on
     }
     topology = workdir / "topology.toml"
-    port = topology_on_free_ports("split", topology, "liveness-bench")
-    ports = {name: spec.port for name, spec in load_topology(str(topology)).processes.items()}
-    log = workdir / "shop.log"
+    topology_on_free_ports("split", topology, "liveness-bench")
     asyncio.run(_admin(admin_url, f'CREATE DATABASE "{database}"'))
-    shop: subprocess.Popen[bytes] | None = None
+    shop: StartedShop | None = None
     try:
         print(
             f"scratch database {database}: starting a split shop with {args.products} products…",
             file=sys.stderr,
         )
-        with log.open("wb") as sink:
-            shop = subprocess.Popen(
-                peakshop("up", "--topology", str(topology), "--port", str(port),
-                         "--data-dir", str(workdir / "data"), "--products", str(args.products)),
-                stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=workdir,
-            )  # fmt: skip
-        _wait_up(log, shop)
-        probes = asyncio.run(_measure(args, env, workdir, ports))
+        shop = start_shop(
+            topology=str(topology),
+            data_dir=workdir / "data",
+            log=workdir / "shop.log",
+            products=args.products,
+            env_extra=env,
+        )
+        ports = {name: spec.port for name, spec in load_topology(str(topology)).processes.items()}
+        ports["storefront"] = int(shop.base_url.rsplit(":", 1)[1])  # `up --port` moves it
+        probes = asyncio.run(_measure(args, shop.env, workdir, ports))
         summary_file = workdir / "surge" / "summary.json"
         summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     finally:
-        if shop is not None and shop.poll() is None:
-            shop.send_signal(signal.SIGINT)
-            try:
-                shop.wait(60)
-            except subprocess.TimeoutExpired:
-                shop.kill()
-                shop.wait()
+        if shop is not None:
+            shop.stop()
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         with contextlib.suppress(Exception):
             asyncio.run(_clean_broker(platform.amqp_url, namespace, ["cart.close-on-order-placed"]))
