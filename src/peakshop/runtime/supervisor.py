@@ -85,13 +85,20 @@ async def watch_liveness(session: aiohttp.ClientSession, url: str, liveness: Liv
     while True:
         started = loop.time()
         answered = False
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
             async with session.get(url, timeout=aiohttp.ClientTimeout(total=liveness.timeout)) as response:
                 answered = response.status == 200
         missed = 0 if answered else missed + 1
         if missed >= liveness.failures:
             return missed
         await asyncio.sleep(max(0.0, liveness.period - (loop.time() - started)))
+
+
+def _killed_it(watch: asyncio.Future[bool] | None) -> bool:
+    """Whether a liveness watcher ended by killing its process (not cancelled, not failed)."""
+    if watch is None or not watch.done() or watch.cancelled() or watch.exception() is not None:
+        return False
+    return watch.result()
 
 
 def _ended(returncode: int | None) -> str:
@@ -205,7 +212,7 @@ class Supervisor:
                     asyncio.ensure_future(child.wait()),
                     asyncio.ensure_future(stop.wait()),
                 ]
-                watch = None
+                watch: asyncio.Future[bool] | None = None
                 if ready and self.liveness.on:
                     watch = asyncio.ensure_future(self._kill_if_hung(session, name, child))
                     waiters.append(watch)
@@ -215,7 +222,7 @@ class Supervisor:
                 if stop.is_set():
                     return
                 await child.wait()  # at once, unless it is being killed for hanging
-                hung = watch is not None and watch.done() and not watch.cancelled() and watch.result()
+                hung = _killed_it(watch)
                 delay = backoff.delay(loop.time() - started)
                 restarts += 1
                 self.console.print(
@@ -263,7 +270,8 @@ class Supervisor:
             f"[bold red]{name} is hung[/]: {missed} checks of /healthz in a row unanswered within "
             f"{self.liveness.timeout:g} s; killing it"
         )
-        child.kill()
+        with contextlib.suppress(ProcessLookupError):  # it died this very moment
+            child.kill()
         return True
 
     async def run(self) -> int:
