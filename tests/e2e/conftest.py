@@ -137,6 +137,8 @@ def fresh_shop(topology: str, workdir: Path, env_extra: dict[str, str] | None = 
             "PEAKSHOP_POSTGRES_URL": url,
             "PEAKSHOP_NAMESPACE": namespace,
             "PEAKSHOP_REDIS_URL": "redis://127.0.0.1:6379/14",
+            # Also for a shop started by something else than `start`, such as a rehearsal.
+            "PEAKSHOP_QUEUE_EXPIRES_SECONDS": TEST_SHOP_ENV["PEAKSHOP_QUEUE_EXPIRES_SECONDS"],
             **(env_extra or {}),
         }
         topology_file = workdir / "topology.toml"
