@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import yaml
+from checkout import Scratch  # the checkout benchmark's scratch database and namespace
 
 from peakshop.platform.settings import PlatformSettings
 from peakshop.rehearsal.profile import BUILTIN, builtin_path
@@ -83,25 +83,6 @@ async def _probe(
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _clean_broker(amqp_url: str, namespace: str, queues: list[str]) -> None:
-    import aio_pika
-
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        for queue in queues:
-            await channel.queue_delete(f"{namespace}.{queue}")
-        await channel.exchange_delete(f"{namespace}.events")
 
 
 async def _measure(
@@ -153,22 +134,21 @@ def _profile(args: argparse.Namespace, workdir: Path) -> str:
 
 def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     platform = PlatformSettings()
-    admin_url = os.environ.get("PEAKSHOP_POSTGRES_URL", platform.postgres_url)
-    database = f"peakshop_liveness_{uuid.uuid4().hex[:10]}"
-    namespace = f"liveness-{uuid.uuid4().hex[:10]}"
+    scratch = Scratch(os.environ.get("PEAKSHOP_POSTGRES_URL", platform.postgres_url))
+    scratch.consumers = ["cart.close-on-order-placed"]
     env = {
-        "PEAKSHOP_POSTGRES_URL": f"{admin_url.rpartition('/')[0]}/{database}",
-        "PEAKSHOP_NAMESPACE": namespace,
+        "PEAKSHOP_POSTGRES_URL": scratch.url,
+        "PEAKSHOP_NAMESPACE": scratch.namespace,
         "PEAKSHOP_WEBHOOK_SECRET": uuid.uuid4().hex * 2,
         "PEAKSHOP_LIVENESS_FAILURES": "0",  # measured, not acted on
     }
     topology = workdir / "topology.toml"
     topology_on_free_ports("split", topology, "liveness-bench")
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{database}"'))
+    asyncio.run(scratch.create())
     shop: StartedShop | None = None
     try:
         print(
-            f"scratch database {database}: starting a split shop with {args.products} products…",
+            f"scratch database {scratch.database}: starting a split shop with {args.products} products…",
             file=sys.stderr,
         )
         shop = start_shop(
@@ -186,9 +166,7 @@ def _run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     finally:
         if shop is not None:
             shop.stop()
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        with contextlib.suppress(Exception):
-            asyncio.run(_clean_broker(platform.amqp_url, namespace, ["cart.close-on-order-placed"]))
+        asyncio.run(scratch.drop(platform.redis_url, platform.amqp_url))
     return {"probes": probes, "summary": summary, "processes": list(ports)}
 
 

@@ -186,17 +186,15 @@ class Supervisor:
             await asyncio.sleep(0.2)
 
     async def _wait_ready(self) -> None:
-        within = self.start_within
-
         async def every_one() -> None:
             async with aiohttp.ClientSession() as session:
                 for name, child in list(self.children.items()):
                     await self._until_ready(session, name, child)
 
         try:
-            await asyncio.wait_for(every_one(), within)
+            await asyncio.wait_for(every_one(), self.start_within)
         except TimeoutError:
-            raise RuntimeError(f"not every process was ready after {within:.0f} s") from None
+            raise RuntimeError(f"not every process was ready after {self.start_within:.0f} s") from None
 
     async def _keep(self, name: str, stop: asyncio.Event) -> None:
         """Start `name` again each time it dies, or hangs, until the supervisor stops."""
