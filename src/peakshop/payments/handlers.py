@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -36,7 +35,26 @@ from peakshop.contracts.payments import (
     PaymentVoided,
     WebhookReceipt,
 )
-from peakshop.payments.domain import ABANDONED, OPERATIONS, SCHEMA, SETTLED_WITHOUT_MONEY, operation_key
+from peakshop.payments.domain import (
+    ABANDONED,
+    FROM_CHARGE,
+    OPERATIONS,
+    SCHEMA,
+    SETTLED_WITHOUT_MONEY,
+    first_payment,
+    operation_key,
+    payment_declined,
+    payment_mismatch,
+    payment_not_found,
+    payment_pending,
+    provider_conflict,
+    provider_error,
+    provider_timeout,
+    validated,
+    webhook_rejected,
+    webhook_replayed,
+    wrong_status,
+)
 from peakshop.payments.gateway import (
     GatewayCharge,
     GatewayConflict,
@@ -47,148 +65,22 @@ from peakshop.payments.gateway import (
 )
 from peakshop.payments.repository import PaymentsRepository
 from peakshop.payments.settings import PaymentsSettings
-from peakshop.payments.webhooks import WebhookEvent, WebhookRejected, decode_event, verify
+from peakshop.payments.webhooks import WebhookRejected, decode_event, verify
 from peakshop.platform.db import Database, Executor
 from peakshop.platform.messages import Envelope
 from peakshop.platform.metrics import Metrics
 from peakshop.platform.outbox import write_to_outbox
-from peakshop.platform.problems import Conflict, InvalidInput, NotFound, Problem, Unavailable
+from peakshop.platform.problems import InvalidInput, Unavailable
 
 log = structlog.get_logger("peakshop.payments")
 Clock = Callable[[], float]
 T = TypeVar("T")
-R = TypeVar("R", Authorize, AbandonPayment)
 
 _EVENTS: dict[PaymentStatus, tuple[str, type[Any]]] = {
     "captured": (TOPIC_PAYMENT_CAPTURED, PaymentCaptured),
     "voided": (TOPIC_PAYMENT_VOIDED, PaymentVoided),
     "refunded": (TOPIC_PAYMENT_REFUNDED, PaymentRefunded),
 }
-# The local status a provider's charge status corresponds to.
-_FROM_CHARGE: dict[str, PaymentStatus] = {
-    "authorized": "authorized",
-    "captured": "captured",
-    "voided": "voided",
-    "refunded": "refunded",
-    "declined": "declined",
-}
-
-
-# --- problems ---------------------------------------------------------------------------------------
-
-
-def payment_not_found(order_id: str) -> NotFound:
-    return NotFound(
-        f"No payment exists for order {order_id}.",
-        slug="payment-not-found",
-        title="Payment not found",
-        order_id=order_id,
-    )
-
-
-def payment_mismatch(existing: Payment) -> Conflict:
-    return Conflict(
-        "This order already has a payment for another amount or currency.",
-        slug="payment-mismatch",
-        title="Payment mismatch",
-        order_id=existing.order_id,
-        amount=existing.amount,
-        currency=existing.currency,
-    )
-
-
-def payment_declined(payment: Payment) -> Problem:
-    return Problem(
-        "The payment was declined.",
-        status=402,
-        slug="payment-declined",
-        title="Payment declined",
-        order_id=payment.order_id,
-        reason=payment.decline_reason or "card_declined",
-    )
-
-
-def payment_pending(order_id: str, retry_after: int) -> Problem:
-    return Problem(
-        "The payment provider did not answer in time; the outcome is not known yet.",
-        status=503,
-        slug="payment-pending",
-        title="Payment pending",
-        headers={"Retry-After": str(retry_after)},
-        order_id=order_id,
-        retry_after=retry_after,
-    )
-
-
-def provider_timeout(order_id: str, retry_after: int) -> Problem:
-    return Problem(
-        "The payment provider did not answer in time; the request may be repeated safely.",
-        status=503,
-        slug="payment-provider-timeout",
-        title="Payment provider timeout",
-        headers={"Retry-After": str(retry_after)},
-        order_id=order_id,
-        retry_after=retry_after,
-    )
-
-
-def provider_error(order_id: str) -> Problem:
-    return Problem(
-        "The payment provider failed; no money was taken.",
-        status=502,
-        slug="payment-provider-error",
-        title="Payment provider error",
-        order_id=order_id,
-    )
-
-
-_NOT_ALLOWED = {
-    "capture": "payment-not-capturable",
-    "void": "payment-not-voidable",
-    "refund": "payment-not-refundable",
-}
-
-
-def wrong_status(payment: Payment, operation: str) -> Conflict:
-    return Conflict(
-        f"The payment is {payment.status}: {operation} is not allowed.",
-        slug=_NOT_ALLOWED[operation],
-        title="Payment in the wrong state",
-        order_id=payment.order_id,
-        payment_status=payment.status,
-    )
-
-
-def provider_conflict(order_id: str, reason: str) -> Conflict:
-    return Conflict(
-        "The payment provider refused the request in the charge's current state.",
-        slug="payment-provider-conflict",
-        title="Payment provider conflict",
-        order_id=order_id,
-        reason=reason,
-    )
-
-
-def webhook_rejected(rejection: WebhookRejected) -> InvalidInput:
-    slug = "webhook-stale" if rejection.reason == "stale" else "webhook-signature-invalid"
-    return InvalidInput(rejection.detail, slug=slug, title="Webhook rejected")
-
-
-def webhook_replayed(event_id: str) -> Conflict:
-    return Conflict(
-        "This webhook event was received before.",
-        slug="webhook-replayed",
-        title="Webhook replayed",
-        event_id=event_id,
-    )
-
-
-def validated(value: R) -> R:
-    """Check the contract's constraints, as decoding a request body would (msgspec checks on decode)."""
-    try:
-        return msgspec.convert(msgspec.to_builtins(value), type(value))
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc)) from exc
 
 
 # --- use cases --------------------------------------------------------------------------------------
@@ -270,7 +162,7 @@ class PaymentsHandlers:
         """Hold the amount for the order; one payment per order however often this is called."""
         request = validated(request)
         db, repository, gateway = self._store
-        fresh = _first_payment(request, "pending", None, self._now())
+        fresh = first_payment(request, "pending", None, self._now())
         async with db.one_statement() as tx:
             payment = await repository.insert_first(tx, fresh)
         if payment is None:  # the order has one already: a repeat call, or a concurrent one
@@ -382,7 +274,7 @@ class PaymentsHandlers:
         self, order_id: str, charge: GatewayCharge, known: Payment | None = None
     ) -> Payment:
         """Bring the payment in line with what the provider holds for it."""
-        target = _FROM_CHARGE[charge.status]
+        target = FROM_CHARGE[charge.status]
         recorded = await self._record(
             order_id, target, gateway_reference=charge.id, decline_reason=charge.decline_reason, known=known
         )
@@ -463,7 +355,7 @@ class PaymentsHandlers:
         """
         request = validated(request)
         db, repository, _ = self._store
-        none = _first_payment(request, "voided", ABANDONED, self._now())
+        none = first_payment(request, "voided", ABANDONED, self._now())
         async with db.one_statement() as tx:
             payment = await repository.insert_first(tx, none)
         if payment is not None:
@@ -498,7 +390,7 @@ class PaymentsHandlers:
         if (charge.amount, charge.currency) != (payment.amount, payment.currency):
             log.error("payment_differs_from_provider", order_id=order_id, charge_id=charge.id)
             return payment
-        if _FROM_CHARGE[charge.status] == payment.status:
+        if FROM_CHARGE[charge.status] == payment.status:
             return payment
         return await self._record_charge(order_id, charge)
 
@@ -517,7 +409,7 @@ class PaymentsHandlers:
             event = decode_event(body)
         except msgspec.DecodeError as exc:
             raise InvalidInput(f"the webhook body is not a charge event: {exc}") from None
-        target = _FROM_CHARGE[event.data.status]
+        target = FROM_CHARGE[event.data.status]
         order_id = event.data.idempotency_key
         async with db.transaction() as tx:
             if not await repository.claim_webhook(tx, event.id, event.type, now):
@@ -543,7 +435,7 @@ class PaymentsHandlers:
                 self._outbox_written()
             log.info("webhook_applied", event_id=event.id, type=event.type, order_id=order_id)
         elif current is not None and current.status == "failed" and target == "authorized":
-            await self._void_orphan(order_id, _charge_of(event))
+            await self._void_orphan(order_id, event.charge())
         return WebhookReceipt(event_id=event.id, applied=moved is not None)
 
     async def _forget_old_webhooks(self, tx: Executor, now: float) -> None:
@@ -558,24 +450,3 @@ class PaymentsHandlers:
             return
         self._webhooks_forgotten_at = now
         await self._store[1].forget_webhooks(tx, now - 2 * tolerance)
-
-
-def _charge_of(event: WebhookEvent) -> GatewayCharge:
-    data = event.data
-    return GatewayCharge(data.charge_id, data.idempotency_key, data.amount, data.currency, data.status)
-
-
-def _first_payment(
-    request: Authorize | AbandonPayment, status: PaymentStatus, reason: str | None, now: float
-) -> Payment:
-    """An order's payment as first recorded: no charge at the provider yet."""
-    return Payment(
-        id=uuid.uuid4().hex,
-        order_id=request.order_id,
-        amount=request.amount,
-        currency=request.currency,
-        status=status,
-        gateway_reference=None,
-        decline_reason=reason,
-        updated_at=now,
-    )

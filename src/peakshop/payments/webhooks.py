@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-from peakshop.payments.gateway import ChargeStatus
+from peakshop.payments.gateway import ChargeStatus, GatewayCharge
 
 SIGNATURE_HEADER = "peakshop-signature"
 TOLERANCE_SECONDS = 300
@@ -38,6 +38,11 @@ class WebhookEvent(msgspec.Struct, frozen=True):
     type: EventType
     created: int
     data: ChargeData
+
+    def charge(self) -> GatewayCharge:
+        """The provider's charge as this event reports it."""
+        data = self.data
+        return GatewayCharge(data.charge_id, data.idempotency_key, data.amount, data.currency, data.status)
 
 
 class WebhookRejected(Exception):
