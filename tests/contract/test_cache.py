@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator
+from types import TracebackType
 
 import pytest
 
-from peakshop.platform.cache import Cache, MemoryCache, RedisCache
+from peakshop.platform.cache import Cache, CacheUnavailable, MemoryCache, RedisCache
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -84,3 +86,70 @@ async def test_more_commands_at_once_than_connections_wait_their_turn(redis_url:
         await cache.close()
     assert answers == [b"v"] * 200
     assert sorted(counts) == list(range(1, 51))
+
+
+class SilentServer:
+    """Accepts connections and reads what it is sent, but never answers: a Redis that hangs."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> SilentServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        while data := await reader.read(4096):
+            self.received += len(data)
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        for writer in self._writers:
+            writer.close()
+        self._server.close()
+        await self._server.wait_closed()
+
+
+async def test_a_redis_that_does_not_answer_is_away_within_the_timeout_then_rests() -> None:
+    now = [0.0]
+    loop = asyncio.get_running_loop()
+    async with SilentServer() as silent:
+        cache = RedisCache.from_url(silent.url, timeout=0.2, rest_seconds=1.0, clock=lambda: now[0])
+        try:
+            started = loop.time()
+            with pytest.raises(CacheUnavailable):
+                await cache.get("k")
+            assert 0.15 <= loop.time() - started < 2.0
+            asked = silent.received
+            assert asked > 0
+            # Within the rest every command fails at once, and nothing reaches the server.
+            started = loop.time()
+            for command in (cache.get("k"), cache.set("k", b"v", 30), cache.incr("n", 30), cache.delete("k")):
+                with pytest.raises(CacheUnavailable):
+                    await command
+            assert loop.time() - started < 0.1
+            assert silent.received == asked
+            # After it, the server is asked again.
+            now[0] = 1.5
+            with pytest.raises(CacheUnavailable):
+                await cache.get("k")
+            assert silent.received > asked
+        finally:
+            await cache.close()
+
+
+async def test_a_redis_that_refuses_connections_is_away_at_once() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cache = RedisCache.from_url(f"redis://127.0.0.1:{port}/0", timeout=5.0)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        with pytest.raises(CacheUnavailable):
+            await cache.get("k")
+        assert loop.time() - started < 1.0
+    finally:
+        await cache.close()

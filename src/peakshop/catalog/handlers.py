@@ -6,6 +6,10 @@ id alone, and a price change deletes its key; listings and the category tree inc
 that every change bumps, so a change reaches them at once without finding their keys. Whatever a race
 leaves stale (a load that started before a change and stored after it) expires within the TTL; money
 never depends on it, because `price_skus` always reads the database.
+
+The cache being away (`CacheUnavailable`) must not take the catalog down with it during a sale: a read
+then builds its document from the database and stores nothing, with one load per document at a time
+in each process, as on a miss.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
+import structlog
 
 from peakshop.catalog.domain import (
     ETAG_LENGTH,
@@ -46,10 +51,12 @@ from peakshop.contracts.catalog import (
     SkuPrice,
 )
 from peakshop.contracts.common import Document
-from peakshop.platform.cache import Cache
+from peakshop.platform.cache import Cache, CacheUnavailable
 from peakshop.platform.metrics import Metrics
 from peakshop.platform.outbox import add_to_outbox
 from peakshop.platform.problems import InvalidInput, NotFound, Unavailable
+
+log = structlog.get_logger("peakshop.catalog")
 
 # The document format's version: bump it when the JSON shape changes, and old entries are never read.
 _PREFIX = "catalog:v1:"
@@ -76,6 +83,7 @@ class CatalogHandlers:
         self._ttl = float(settings.cache_ttl)
         self._hits = metrics.cache_lookups.labels("catalog", "hit")
         self._misses = metrics.cache_lookups.labels("catalog", "miss")
+        self._errors = metrics.cache_lookups.labels("catalog", "error")
         self._encode = msgspec.json.Encoder().encode
         self._loading: dict[str, asyncio.Future[Document]] = {}
         self._repository = repository
@@ -100,12 +108,7 @@ class CatalogHandlers:
 
     async def product_document(self, product_id: str) -> Document:
         key = self._product_prefix + product_id
-        cached = await self._cache.get(key)
-        if cached is not None:
-            self._hits.inc()
-            return Document(cached[ETAG_LENGTH:], cached[:ETAG_LENGTH].decode("ascii"))
-        self._misses.inc()
-        return await self._load(key, lambda: self._product_body(product_id))
+        return await self._document(key, lambda: self._product_body(product_id))
 
     async def product_page_document(self, query: ProductQuery) -> Document:
         limit = validate_limit(query.limit)
@@ -117,40 +120,65 @@ class CatalogHandlers:
         key = (
             f"{_PREFIX}{generation}:page:{limit}:{len(category)}:{category}:{len(cursor)}:{cursor}:{q or ''}"
         )
-        cached = await self._cache.get(key)
-        if cached is not None:
-            self._hits.inc()
-            return Document(cached[ETAG_LENGTH:], cached[:ETAG_LENGTH].decode("ascii"))
-        self._misses.inc()
-        return await self._load(key, lambda: self._page_body(q, query.category, query.cursor, limit))
+        return await self._document(
+            key,
+            lambda: self._page_body(q, query.category, query.cursor, limit),
+            cached=generation is not None,
+        )
 
     async def categories_document(self) -> Document:
-        key = f"{_PREFIX}{await self._generation()}:categories"
-        cached = await self._cache.get(key)
-        if cached is not None:
-            self._hits.inc()
-            return Document(cached[ETAG_LENGTH:], cached[:ETAG_LENGTH].decode("ascii"))
-        self._misses.inc()
-        return await self._load(key, self._categories_body)
+        generation = await self._generation()
+        key = f"{_PREFIX}{generation}:categories"
+        return await self._document(key, self._categories_body, cached=generation is not None)
 
-    async def _generation(self) -> str:
-        value = await self._cache.get(_GENERATION_KEY)
+    async def _generation(self) -> str | None:
+        """The listings' generation; None when the cache cannot say (listings are then not cached)."""
+        try:
+            value = await self._cache.get(_GENERATION_KEY)
+        except CacheUnavailable:
+            self._errors.inc()
+            return None
         return "0" if value is None else value.decode("ascii")
 
-    async def _load(self, key: str, build: Callable[[], Awaitable[bytes]]) -> Document:
+    async def _document(
+        self, key: str, build: Callable[[], Awaitable[bytes]], cached: bool = True
+    ) -> Document:
+        """The document stored at `key`, or built and stored there; only built when the cache is away."""
+        if cached:
+            try:
+                stored = await self._cache.get(key)
+            except CacheUnavailable:
+                self._errors.inc()
+                cached = False
+            else:
+                if stored is not None:
+                    self._hits.inc()
+                    return Document(stored[ETAG_LENGTH:], stored[:ETAG_LENGTH].decode("ascii"))
+                self._misses.inc()
+        return await self._load(key, build, store=cached)
+
+    async def _load(self, key: str, build: Callable[[], Awaitable[bytes]], store: bool) -> Document:
         # One load per key at a time: when a popular entry expires under load, one request rebuilds it
-        # and the others wait for that result instead of all querying the database.
-        pending = self._loading.get(key)
+        # and the others wait for that result instead of all querying the database. The same holds
+        # while the cache is away, when every read is a load.
+        flight = key if store else key + ":uncached"
+        pending = self._loading.get(flight)
         if pending is None:
-            pending = asyncio.ensure_future(self._build_and_store(key, build))
-            self._loading[key] = pending
-            pending.add_done_callback(lambda _f: self._loading.pop(key, None))
+            pending = asyncio.ensure_future(self._build_and_store(key, build, store))
+            self._loading[flight] = pending
+            pending.add_done_callback(lambda _f: self._loading.pop(flight, None))
         return await asyncio.shield(pending)
 
-    async def _build_and_store(self, key: str, build: Callable[[], Awaitable[bytes]]) -> Document:
+    async def _build_and_store(
+        self, key: str, build: Callable[[], Awaitable[bytes]], store: bool
+    ) -> Document:
         body = await build()
         etag = entity_tag(body)
-        await self._cache.set(key, etag.encode("ascii") + body, self._ttl)
+        if store:
+            try:
+                await self._cache.set(key, etag.encode("ascii") + body, self._ttl)
+            except CacheUnavailable:
+                self._errors.inc()
         return Document(body, etag)
 
     async def _product_body(self, product_id: str) -> bytes:
@@ -245,8 +273,16 @@ class CatalogHandlers:
         await self.invalidate([p.id for p in products])
 
     async def invalidate(self, product_ids: Sequence[str]) -> None:
-        """Forget these products' documents and every listing and category tree."""
-        await self._cache.set(_GENERATION_KEY, uuid.uuid4().hex[:12].encode("ascii"), _GENERATION_TTL)
+        """Forget these products' documents and every listing and category tree.
+
+        The change is committed by then, so a cache that is away does not fail it: what the cache
+        still holds of the old catalog expires within the TTL, and no price charged is read from it.
+        """
         keys = [self._product_prefix + product_id for product_id in product_ids]
-        for start in range(0, len(keys), 500):
-            await self._cache.delete(*keys[start : start + 500])
+        try:
+            await self._cache.set(_GENERATION_KEY, uuid.uuid4().hex[:12].encode("ascii"), _GENERATION_TTL)
+            for start in range(0, len(keys), 500):
+                await self._cache.delete(*keys[start : start + 500])
+        except CacheUnavailable:
+            self._errors.inc()
+            log.warning("catalog_cache_not_invalidated", products=len(keys), expires_within_seconds=self._ttl)

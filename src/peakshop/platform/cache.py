@@ -2,15 +2,29 @@
 
 `MemoryCache` is the embedded twin for the one-process topology; `RedisCache` is what split runs on.
 Both pass the same contract suite (`tests/contract/test_cache.py`).
+
+A cache is never the only copy of anything, so its callers carry on without it: a Redis that is down,
+failing over or not answering raises `CacheUnavailable` within the command timeout, a read then counts
+as a miss, and a write is skipped. After a failure `RedisCache` does not ask Redis again for a short
+rest, so that an unreachable server costs each request nothing rather than a timeout.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 import redis.asyncio as redis
+import structlog
+from redis.exceptions import RedisError
+
+log = structlog.get_logger("peakshop.cache")
+T = TypeVar("T")
+
+
+class CacheUnavailable(Exception):
+    """The cache could not be asked; nothing is known about the key."""
 
 
 class Cache(Protocol):
@@ -83,33 +97,71 @@ class MemoryCache:
 
 
 class RedisCache:
-    def __init__(self, client: redis.Redis, namespace: str = "peakshop:") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str = "peakshop:",
+        *,
+        rest_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = client
         self._ns = namespace
+        self._rest = rest_seconds
+        self._now = clock
+        self._resting_until = float("-inf")
 
     @classmethod
     def from_url(
-        cls, url: str, namespace: str = "peakshop:", *, max_connections: int = 64, wait: float = 10.0
+        cls,
+        url: str,
+        namespace: str = "peakshop:",
+        *,
+        max_connections: int = 64,
+        wait: float = 10.0,
+        timeout: float = 1.0,
+        rest_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> RedisCache:
         # With every connection busy, a command waits up to `wait` seconds for one, as a caller of
         # the database pool does. redis-py's default pool raises "Too many connections" at once
         # instead: a surge past what the process serves turned into a 500 for every request over.
-        pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=wait)
-        return cls(redis.Redis.from_pool(pool), namespace)
+        # `timeout` bounds connecting and each answer; redis-py waits for ever by default, so a
+        # server that stopped answering would have held every read until its caller gave up.
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=wait,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+        return cls(redis.Redis.from_pool(pool), namespace, rest_seconds=rest_seconds, clock=clock)
+
+    async def _ask(self, command: Callable[[], Awaitable[T]]) -> T:
+        if self._now() < self._resting_until:
+            raise CacheUnavailable("Redis failed a moment ago; it is not asked again until the rest ends")
+        try:
+            return await command()
+        except RedisError as exc:
+            self._resting_until = self._now() + self._rest
+            log.warning("cache_unavailable", error=str(exc) or type(exc).__name__, rest_seconds=self._rest)
+            raise CacheUnavailable(str(exc)) from exc
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._redis.get(self._ns + key)
+        value = await self._ask(lambda: self._redis.get(self._ns + key))
         return value if isinstance(value, bytes) else None
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
-        await self._redis.set(self._ns + key, value, px=max(1, int(ttl * 1000)))
+        await self._ask(lambda: self._redis.set(self._ns + key, value, px=max(1, int(ttl * 1000))))
 
     async def delete(self, *keys: str) -> None:
         if keys:
-            await self._redis.delete(*(self._ns + k for k in keys))
+            await self._ask(lambda: self._redis.delete(*(self._ns + k for k in keys)))
 
     async def incr(self, key: str, ttl: float) -> int:
-        name = self._ns + key
+        return await self._ask(lambda: self._incr(self._ns + key, ttl))
+
+    async def _incr(self, name: str, ttl: float) -> int:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
             # NX: the window starts at the first increment and is not pushed back by later ones
@@ -118,7 +170,7 @@ class RedisCache:
         return int(count)
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        await self._ask(self._redis.ping)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -56,6 +56,9 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
     data_dir: Path = Path(".peakshop")
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # How long connecting to Redis, or one of its answers, may take before the cache counts as away
+    # (reads become misses, writes are skipped); a server that does not answer must not hold requests.
+    redis_timeout_seconds: float = 1.0
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     db_pool_size: int = 10
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -96,6 +99,8 @@ class PlatformSettings(msgspec.Struct, kw_only=True, frozen=True):
             raise SettingsError("PEAKSHOP_MAX_BODY_BYTES must be between 1 KiB and 16 MiB")
         if not self.namespace.replace("-", "").replace("_", "").isalnum():
             raise SettingsError("PEAKSHOP_NAMESPACE may hold only letters, digits, '-' and '_'")
+        if not 0 < self.redis_timeout_seconds <= 30:
+            raise SettingsError("PEAKSHOP_REDIS_TIMEOUT_SECONDS must be above 0 and at most 30")
         if self.drain_seconds < 0:
             raise SettingsError("PEAKSHOP_DRAIN_SECONDS must not be negative")
         if self.inbox_retention_seconds < 3_600:

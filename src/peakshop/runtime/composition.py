@@ -73,7 +73,9 @@ class Process:
             bus = RabbitBus(
                 settings.amqp_url, namespace=settings.namespace, queue_expires=settings.queue_expires_seconds
             )
-            cache = RedisCache.from_url(settings.redis_url, namespace=f"{settings.namespace}:")
+            cache = RedisCache.from_url(
+                settings.redis_url, namespace=f"{settings.namespace}:", timeout=settings.redis_timeout_seconds
+            )
         self.infra = Infrastructure(settings, self.metrics, bus, cache)
         self.services: dict[str, HostedService] = {}
         self._remote_clients: list[RemoteClient] = []  # started and closed with the process
@@ -166,7 +168,9 @@ class Process:
                 await client.start()
             # Subscriptions were made by the services' start(); the bus starts consuming after them.
             await self.infra.bus.start()
-            self.readiness.checks += [self.infra.bus.ping, self.infra.cache.ping]
+            # Not the cache: every process serves without it (platform/cache.py), and a Redis outage
+            # that made every replica unready would take the whole shop out of its load balancer.
+            self.readiness.checks.append(self.infra.bus.ping)
             log.info("process_started", process=self.name, services=list(self.services))
             yield
         finally:

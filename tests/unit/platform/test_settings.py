@@ -56,6 +56,14 @@ def test_liveness_limits_are_read_and_checked() -> None:
         load_platform_settings({"PEAKSHOP_LIVENESS_FAILURES": "-1"})
 
 
+def test_the_redis_timeout_is_read_and_bounded() -> None:
+    assert load_platform_settings({}).redis_timeout_seconds == 1.0
+    assert load_platform_settings({"PEAKSHOP_REDIS_TIMEOUT_SECONDS": "0.25"}).redis_timeout_seconds == 0.25
+    for bad in ("0", "-1", "31"):
+        with pytest.raises(SettingsError, match="PEAKSHOP_REDIS_TIMEOUT_SECONDS must be above 0"):
+            load_platform_settings({"PEAKSHOP_REDIS_TIMEOUT_SECONDS": bad})
+
+
 def test_unsafe_defaults_are_refused_outside_local() -> None:
     with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
         load_platform_settings({"PEAKSHOP_TOPOLOGY": "split"})
