@@ -13,7 +13,9 @@ import uuid
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from types import TracebackType
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import aio_pika
 import asyncpg
@@ -93,3 +95,50 @@ def scratch_database() -> Iterator[str]:
         yield _with_database(POSTGRES_ADMIN_URL, name)
     finally:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_REDIS_ADDRESS = (urlsplit(REDIS_URL).hostname or "127.0.0.1", urlsplit(REDIS_URL).port or 6379)
+
+
+class RedisLink:
+    """A TCP relay to the real Redis, which a test can cut.
+
+    Cut, it keeps every connection open and passes nothing on, as a Redis that hangs or a network
+    that drops packets does: commands wait for answers that never come. `held` counts the bytes it
+    kept back.
+    """
+
+    def __init__(self, database: int = 15) -> None:
+        self.cut = False
+        self.held = 0
+        self._database = database
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> RedisLink:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/{self._database}"
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*_REDIS_ADDRESS)
+        self._writers += [writer, upstream_writer]
+        await asyncio.gather(
+            self._pass(reader, upstream_writer), self._pass(upstream_reader, writer), return_exceptions=True
+        )
+        writer.close()
+        upstream_writer.close()
+
+    async def _pass(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        while data := await source.read(65_536):
+            if self.cut:
+                self.held += len(data)
+            else:
+                sink.write(data)
+                await sink.drain()
+        sink.close()

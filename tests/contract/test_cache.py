@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from types import TracebackType
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from peakshop.platform.cache import Cache, CacheUnavailable, MemoryCache, RedisCache
+from tests.services import RedisLink
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -88,54 +88,57 @@ async def test_more_commands_at_once_than_connections_wait_their_turn(redis_url:
     assert sorted(counts) == list(range(1, 51))
 
 
-class SilentServer:
-    """Accepts connections and reads what it is sent, but never answers: a Redis that hangs."""
-
-    def __init__(self) -> None:
-        self.received = 0
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def __aenter__(self) -> SilentServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
-        return self
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.append(writer)
-        while data := await reader.read(4096):
-            self.received += len(data)
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        for writer in self._writers:
-            writer.close()
-        self._server.close()
-        await self._server.wait_closed()
+async def _until(condition: Callable[[], bool], limit: float = 2.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.01)
 
 
-async def test_a_redis_that_does_not_answer_is_away_within_the_timeout_then_rests() -> None:
+async def test_a_redis_that_stops_answering_is_away_within_the_timeout_and_then_probed_one_at_a_time() -> (
+    None
+):
     now = [0.0]
     loop = asyncio.get_running_loop()
-    async with SilentServer() as silent:
-        cache = RedisCache.from_url(silent.url, timeout=0.2, rest_seconds=1.0, clock=lambda: now[0])
+    async with RedisLink() as link:
+        cache = RedisCache.from_url(
+            link.url,
+            namespace=f"test:{uuid.uuid4().hex}:",
+            timeout=0.2,
+            rest_seconds=1.0,
+            clock=lambda: now[0],
+        )
         try:
+            await cache.set("k", b"v", ttl=30)
+            link.cut = True
             started = loop.time()
             with pytest.raises(CacheUnavailable):
                 await cache.get("k")
             assert 0.15 <= loop.time() - started < 2.0
-            asked = silent.received
-            assert asked > 0
-            # Within the rest every command fails at once, and nothing reaches the server.
+            held = link.held
+            assert held > 0
+            # Within the rest every command fails at once, and nothing is sent.
             started = loop.time()
             for command in (cache.get("k"), cache.set("k", b"v", 30), cache.incr("n", 30), cache.delete("k")):
                 with pytest.raises(CacheUnavailable):
                     await command
             assert loop.time() - started < 0.1
-            assert silent.received == asked
-            # After it, the server is asked again.
+            assert link.held == held
+            # After it, one command asks Redis; the others fail at once meanwhile.
             now[0] = 1.5
+            probe = asyncio.ensure_future(cache.get("k"))
+            await _until(lambda: link.held > held)
+            held = link.held
+            others = await asyncio.gather(*(cache.get("k") for _ in range(20)), return_exceptions=True)
+            assert all(isinstance(other, CacheUnavailable) for other in others)
+            assert link.held == held
             with pytest.raises(CacheUnavailable):
-                await cache.get("k")
-            assert silent.received > asked
+                await probe
+            # Redis back: after the next rest the probe succeeds, and every command goes through again.
+            link.cut = False
+            now[0] = 3.0
+            assert await cache.get("k") == b"v"
+            assert await asyncio.gather(*(cache.get("k") for _ in range(20))) == [b"v"] * 20
         finally:
             await cache.close()
 

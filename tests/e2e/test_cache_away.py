@@ -6,7 +6,6 @@ import asyncio
 import re
 import time
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 import pytest
@@ -14,47 +13,9 @@ import pytest
 from peakshop.runtime.topology import load_topology
 from tests.e2e.buyers import a_sku_in_stock, add_to_cart, check_out, client_for, sign_up
 from tests.e2e.conftest import fresh_shop
+from tests.services import RedisLink
 
 pytestmark = pytest.mark.e2e
-
-
-class RedisLink:
-    """A TCP relay between the shop and the real Redis, which the test can cut.
-
-    Cut, it keeps every connection open and passes nothing on, as a Redis that hangs or a network
-    that drops packets does: the shop's commands wait for answers that never come.
-    """
-
-    def __init__(self) -> None:
-        self.cut = False
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def __aenter__(self) -> RedisLink:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/14"
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._server.close()
-        for writer in self._writers:
-            writer.close()
-        await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", 6379)
-        self._writers += [writer, upstream_writer]
-        await asyncio.gather(
-            self._pass(reader, upstream_writer), self._pass(upstream_reader, writer), return_exceptions=True
-        )
-        writer.close()
-        upstream_writer.close()
-
-    async def _pass(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        while data := await source.read(65_536):
-            if not self.cut:
-                sink.write(data)
-                await sink.drain()
-        sink.close()
 
 
 def catalog_cache_lookups(metrics: str) -> dict[str, float]:
@@ -63,7 +24,7 @@ def catalog_cache_lookups(metrics: str) -> dict[str, float]:
 
 
 async def test_the_shop_starts_and_sells_while_redis_hangs_and_caches_again_after(tmp_path: Path) -> None:
-    async with RedisLink() as link:
+    async with RedisLink(database=14) as link:
         with fresh_shop("split", tmp_path, {"PEAKSHOP_REDIS_URL": link.url}) as setup:
             link.cut = True  # from the start: no process may wait for Redis to be ready
             # Starting and stopping block: in threads, so that this loop keeps relaying meanwhile.

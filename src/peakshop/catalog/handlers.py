@@ -7,9 +7,9 @@ that every change bumps, so a change reaches them at once without finding their 
 leaves stale (a load that started before a change and stored after it) expires within the TTL; money
 never depends on it, because `price_skus` always reads the database.
 
-The cache being away (`CacheUnavailable`) must not take the catalog down with it during a sale: a read
-then builds its document from the database and stores nothing, with one load per document at a time
-in each process, as on a miss.
+The cache being away (`CacheUnavailable`) must not take the catalog down with it during a sale, nor
+send every read to the database: each process then keeps the documents it builds in a bounded
+standby of its own memory, for the same TTL, and serves them from there until the cache is back.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from peakshop.contracts.catalog import (
     SkuPrice,
 )
 from peakshop.contracts.common import Document
-from peakshop.platform.cache import Cache, CacheUnavailable
+from peakshop.platform.cache import Cache, CacheUnavailable, MemoryCache
 from peakshop.platform.metrics import Metrics
 from peakshop.platform.outbox import add_to_outbox
 from peakshop.platform.problems import InvalidInput, NotFound, Unavailable
@@ -62,6 +62,13 @@ log = structlog.get_logger("peakshop.catalog")
 _PREFIX = "catalog:v1:"
 _GENERATION_KEY = _PREFIX + "generation"
 _GENERATION_TTL = 7 * 86_400.0
+# Documents a process keeps for itself while the shared cache is away: a few thousand hot pages,
+# tens of megabytes at most.
+STANDBY_ENTRIES = 10_000
+
+
+def _document_of(stored: bytes) -> Document:
+    return Document(stored[ETAG_LENGTH:], stored[:ETAG_LENGTH].decode("ascii"))
 
 
 def _product_not_found(product_id: str) -> NotFound:
@@ -84,6 +91,7 @@ class CatalogHandlers:
         self._hits = metrics.cache_lookups.labels("catalog", "hit")
         self._misses = metrics.cache_lookups.labels("catalog", "miss")
         self._errors = metrics.cache_lookups.labels("catalog", "error")
+        self._standby = MemoryCache(max_entries=STANDBY_ENTRIES)
         self._encode = msgspec.json.Encoder().encode
         self._loading: dict[str, asyncio.Future[Document]] = {}
         self._repository = repository
@@ -143,7 +151,7 @@ class CatalogHandlers:
     async def _document(
         self, key: str, build: Callable[[], Awaitable[bytes]], cached: bool = True
     ) -> Document:
-        """The document stored at `key`, or built and stored there; only built when the cache is away."""
+        """The document stored at `key`, or built and stored there (in the standby while the cache is away)."""
         if cached:
             try:
                 stored = await self._cache.get(key)
@@ -153,8 +161,10 @@ class CatalogHandlers:
             else:
                 if stored is not None:
                     self._hits.inc()
-                    return Document(stored[ETAG_LENGTH:], stored[:ETAG_LENGTH].decode("ascii"))
+                    return _document_of(stored)
                 self._misses.inc()
+        if not cached and (kept := await self._standby.get(key)) is not None:
+            return _document_of(kept)
         return await self._load(key, build, store=cached)
 
     async def _load(self, key: str, build: Callable[[], Awaitable[bytes]], store: bool) -> Document:
@@ -174,11 +184,14 @@ class CatalogHandlers:
     ) -> Document:
         body = await build()
         etag = entity_tag(body)
+        stored = etag.encode("ascii") + body
         if store:
             try:
-                await self._cache.set(key, etag.encode("ascii") + body, self._ttl)
+                await self._cache.set(key, stored, self._ttl)
+                return Document(body, etag)
             except CacheUnavailable:
                 self._errors.inc()
+        await self._standby.set(key, stored, self._ttl)
         return Document(body, etag)
 
     async def _product_body(self, product_id: str) -> bytes:
@@ -279,6 +292,7 @@ class CatalogHandlers:
         still holds of the old catalog expires within the TTL, and no price charged is read from it.
         """
         keys = [self._product_prefix + product_id for product_id in product_ids]
+        await self._standby.close()  # whatever this process kept while the cache was away
         try:
             await self._cache.set(_GENERATION_KEY, uuid.uuid4().hex[:12].encode("ascii"), _GENERATION_TTL)
             for start in range(0, len(keys), 500):

@@ -5,8 +5,10 @@ Both pass the same contract suite (`tests/contract/test_cache.py`).
 
 A cache is never the only copy of anything, so its callers carry on without it: a Redis that is down,
 failing over or not answering raises `CacheUnavailable` within the command timeout, a read then counts
-as a miss, and a write is skipped. After a failure `RedisCache` does not ask Redis again for a short
-rest, so that an unreachable server costs each request nothing rather than a timeout.
+as a miss, and a write is skipped. `RedisCache` is also a circuit breaker: after a failure it does not
+ask Redis for a short rest, then lets one command through to find out whether Redis is back, while
+every other command fails at once. So an unreachable server costs each request nothing, rather than
+a timeout each.
 """
 
 from __future__ import annotations
@@ -109,7 +111,9 @@ class RedisCache:
         self._ns = namespace
         self._rest = rest_seconds
         self._now = clock
+        self._failing = False  # the last command failed; until one succeeds, only a probe asks Redis
         self._resting_until = float("-inf")
+        self._probing = False
 
     @classmethod
     def from_url(
@@ -131,21 +135,37 @@ class RedisCache:
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
-            timeout=wait,
+            timeout=min(wait, timeout),
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
         )
         return cls(redis.Redis.from_pool(pool), namespace, rest_seconds=rest_seconds, clock=clock)
 
     async def _ask(self, command: Callable[[], Awaitable[T]]) -> T:
-        if self._now() < self._resting_until:
-            raise CacheUnavailable("Redis failed a moment ago; it is not asked again until the rest ends")
+        probe = False
+        if self._failing:
+            if self._probing or self._now() < self._resting_until:
+                raise CacheUnavailable(
+                    "Redis failed a moment ago; one command at a time finds out if it is back"
+                )
+            probe = self._probing = True
         try:
-            return await command()
+            result = await command()
         except RedisError as exc:
+            if not self._failing or probe:
+                log.warning(
+                    "cache_unavailable", error=str(exc) or type(exc).__name__, rest_seconds=self._rest
+                )
+            self._failing = True
             self._resting_until = self._now() + self._rest
-            log.warning("cache_unavailable", error=str(exc) or type(exc).__name__, rest_seconds=self._rest)
             raise CacheUnavailable(str(exc)) from exc
+        finally:
+            if probe:
+                self._probing = False
+        if self._failing:
+            self._failing = False
+            log.warning("cache_available_again")
+        return result
 
     async def get(self, key: str) -> bytes | None:
         value = await self._ask(lambda: self._redis.get(self._ns + key))
