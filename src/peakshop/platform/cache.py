@@ -122,20 +122,19 @@ class RedisCache:
         namespace: str = "peakshop:",
         *,
         max_connections: int = 64,
-        wait: float = 10.0,
         timeout: float = 1.0,
         rest_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> RedisCache:
-        # With every connection busy, a command waits up to `wait` seconds for one, as a caller of
-        # the database pool does. redis-py's default pool raises "Too many connections" at once
-        # instead: a surge past what the process serves turned into a 500 for every request over.
-        # `timeout` bounds connecting and each answer; redis-py waits for ever by default, so a
-        # server that stopped answering would have held every read until its caller gave up.
+        # With every connection busy, a command waits for one, as a caller of the database pool
+        # does. redis-py's default pool raises "Too many connections" at once instead: a surge past
+        # what the process serves turned into a 500 for every request over. `timeout` bounds that
+        # wait, connecting, and each answer; redis-py waits for ever by default, so a server that
+        # stopped answering would have held every read until its caller gave up.
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
-            timeout=min(wait, timeout),
+            timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
         )
