@@ -171,12 +171,11 @@ class CatalogHandlers:
         # One load per key at a time: when a popular entry expires under load, one request rebuilds it
         # and the others wait for that result instead of all querying the database. The same holds
         # while the cache is away, when every read is a load.
-        flight = key if store else key + ":uncached"
-        pending = self._loading.get(flight)
+        pending = self._loading.get(key)
         if pending is None:
             pending = asyncio.ensure_future(self._build_and_store(key, build, store))
-            self._loading[flight] = pending
-            pending.add_done_callback(lambda _f: self._loading.pop(flight, None))
+            self._loading[key] = pending
+            pending.add_done_callback(lambda _f: self._loading.pop(key, None))
         return await asyncio.shield(pending)
 
     async def _build_and_store(
